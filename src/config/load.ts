@@ -1,0 +1,122 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { SETTINGS, type Settings } from './settings';
+
+export interface Credentials {
+  readonly user: string;
+  readonly password: string;
+}
+
+export type Config = Readonly<Omit<Settings, 'providerPassword' | 'providerUser'>> & {
+  /** Basic auth for the provider, from env or the secrets directory; never logged. */
+  readonly providerAuth: Credentials | undefined;
+};
+
+/** Thrown with every problem found, so one failed start lists all of them. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface ConfigSources {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly argv: readonly string[];
+  readonly readFile?: (path: string) => string;
+}
+
+export type ParsedCommand = { kind: 'help' } | { kind: 'run'; config: Config };
+
+/** Flags win over env vars; all values validated; throws ConfigError listing every problem. */
+export function loadConfig(sources: ConfigSources): ParsedCommand {
+  const problems: string[] = [];
+  const flags = parseFlags(sources.argv, problems);
+  if (flags.help === true) return { kind: 'help' };
+
+  const values: Partial<Record<keyof Settings, unknown>> = {};
+  for (const spec of SETTINGS) {
+    const fromFlag = spec.flag === undefined ? undefined : flags[spec.flag];
+    const text = typeof fromFlag === 'string' ? fromFlag : (sources.env[spec.env] ?? spec.defaultText);
+    if (text === undefined || text === '') {
+      if (spec.required === true) problems.push(`${spec.env} (--${spec.flag ?? ''}): required`);
+      continue;
+    }
+    try {
+      values[spec.key] = spec.parse(text);
+    } catch (err) {
+      const shown = spec.key === 'providerPassword' ? '<hidden>' : JSON.stringify(text);
+      problems.push(`${spec.env}${spec.flag ? ` (--${spec.flag})` : ''}: expected ${(err as Error).message}, got ${shown}`);
+    }
+  }
+  const settings = values as Settings;
+  checkRelations(settings, problems);
+  const providerAuth = resolveCredentials(settings, sources.readFile ?? ((p) => readFileSync(p, 'utf8')), problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const { providerUser: _user, providerPassword: _password, ...rest } = settings;
+  return { kind: 'run', config: Object.freeze({ ...rest, functionPrefixes: Object.freeze([...rest.functionPrefixes]) as string[], providerAuth }) };
+}
+
+function parseFlags(argv: readonly string[], problems: string[]): Record<string, string | boolean | undefined> {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
+  for (const spec of SETTINGS) if (spec.flag !== undefined) options[spec.flag] = { type: 'string' };
+  try {
+    return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    problems.push(`command line: ${(err as Error).message}`);
+    return {};
+  }
+}
+
+function checkRelations(s: Settings, problems: string[]): void {
+  const positive: (keyof Settings)[] = ['holdTimeoutMs', 'wakeTimeoutMs', 'providerTimeoutMs', 'readyTtlMs', 'notFoundTtlMs', 'pollMinIntervalMs', 'pollMaxIntervalMs'];
+  for (const key of positive) {
+    const value = s[key];
+    const spec = SETTINGS.find((x) => x.key === key);
+    if (typeof value === 'number' && value <= 0 && spec) problems.push(`${spec.env}: must be greater than 0`);
+  }
+  if (s.wakeTimeoutMs < s.holdTimeoutMs) problems.push('WAKER_WAKE_TIMEOUT must be >= WAKER_HOLD_TIMEOUT');
+  if (s.pollMaxIntervalMs < s.pollMinIntervalMs) problems.push('WAKER_POLL_MAX_INTERVAL must be >= WAKER_POLL_MIN_INTERVAL');
+  if (s.holdTimeoutMs + OVERRIDE_MARGIN_MS > s.envoyMaxMessageTimeoutMs) {
+    problems.push(`WAKER_HOLD_TIMEOUT + ${OVERRIDE_MARGIN_MS}ms must fit in WAKER_ENVOY_MAX_MESSAGE_TIMEOUT (Envoy ignores a larger override_message_timeout)`);
+  }
+  if ((s.providerUser === undefined) !== (s.providerPassword === undefined)) {
+    problems.push('WAKER_PROVIDER_USER and WAKER_PROVIDER_PASSWORD must be set together');
+  }
+}
+
+/** Envoy's timer gets this much more than our hold, so our own 504 always wins the race. */
+export const OVERRIDE_MARGIN_MS = 1000;
+
+function resolveCredentials(s: Settings, readFile: (path: string) => string, problems: string[]): Credentials | undefined {
+  if (s.providerUser !== undefined && s.providerPassword !== undefined) return { user: s.providerUser, password: s.providerPassword };
+  if (s.providerSecretsDir === undefined) return undefined;
+  try {
+    const user = readFile(join(s.providerSecretsDir, 'basic-auth-user')).trim();
+    const password = readFile(join(s.providerSecretsDir, 'basic-auth-password')).trim();
+    if (user === '' || password === '') throw new Error('empty file');
+    return { user, password };
+  } catch (err) {
+    problems.push(`WAKER_PROVIDER_SECRETS_DIR: cannot read basic-auth-user and basic-auth-password (${(err as Error).message.split('\n')[0] ?? ''})`);
+    return undefined;
+  }
+}
+
+/** What the startup log line shows: every setting, secrets replaced by whether they are set. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  const { providerAuth, ...rest } = config;
+  return { ...rest, providerAuth: providerAuth === undefined ? 'none' : 'basic (user and password set)' };
+}
+
+export function helpText(): string {
+  const lines = ['Usage: faas-waker [flags]', '', 'Every flag has an environment variable; flags win.', ''];
+  for (const spec of SETTINGS) {
+    const flag = spec.flag === undefined ? '(env only)' : `--${spec.flag}`;
+    const dflt = spec.required === true ? 'required' : spec.defaultText === undefined ? 'none' : spec.defaultText;
+    lines.push(`  ${flag.padEnd(30)} ${spec.env.padEnd(34)} default: ${dflt}`, `      ${spec.help}`);
+  }
+  lines.push('  --help, -h                     show this help');
+  return lines.join('\n');
+}

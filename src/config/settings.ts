@@ -1,0 +1,78 @@
+import {
+  parseDuration,
+  parseListenAddress,
+  parseLogLevel,
+  parseNamespace,
+  parsePositiveInt,
+  parsePrefixes,
+  parseText,
+  parseUrl,
+  type LogLevel,
+} from './parse';
+
+/** Every setting: one row here gives its env var, CLI flag, default and --help text. */
+export interface SettingSpec<K extends keyof Settings> {
+  readonly key: K;
+  readonly env: string;
+  /** Without the leading `--`; absent for secrets, which are never accepted on the command line. */
+  readonly flag?: string;
+  /** Text form of the default, parsed like user input; absent = required or optional-without-default. */
+  readonly defaultText?: string;
+  readonly required?: boolean;
+  readonly parse: (text: string) => Settings[K];
+  readonly help: string;
+}
+
+export interface Settings {
+  providerUrl: string;
+  grpcAddress: string;
+  adminAddress: string;
+  holdTimeoutMs: number;
+  wakeTimeoutMs: number;
+  maxHeldPerFunction: number;
+  maxHeldTotal: number;
+  defaultNamespace: string;
+  functionPrefixes: string[];
+  providerUser: string | undefined;
+  providerPassword: string | undefined;
+  providerSecretsDir: string | undefined;
+  providerTimeoutMs: number;
+  providerConnections: number;
+  readyTtlMs: number;
+  notFoundTtlMs: number;
+  cacheMaxKeys: number;
+  pollMinIntervalMs: number;
+  pollMaxIntervalMs: number;
+  envoyMaxMessageTimeoutMs: number;
+  drainDelayMs: number;
+  shutdownGraceMs: number;
+  logLevel: LogLevel;
+}
+
+type Row = { [K in keyof Settings]: SettingSpec<K> }[keyof Settings];
+
+export const SETTINGS: readonly Row[] = [
+  { key: 'providerUrl', env: 'WAKER_PROVIDER_URL', flag: 'provider-url', required: true, parse: parseUrl, help: 'Base URL of the function provider API (OpenFaaS gateway or faas-provider), e.g. http://gateway.openfaas:8080' },
+  { key: 'grpcAddress', env: 'WAKER_GRPC_ADDRESS', flag: 'grpc-address', defaultText: '0.0.0.0:50051', parse: parseListenAddress, help: 'Where the ext_proc gRPC server listens (host:port or unix:/path)' },
+  { key: 'adminAddress', env: 'WAKER_ADMIN_ADDRESS', flag: 'admin-address', defaultText: '0.0.0.0:9090', parse: parseListenAddress, help: 'Where the admin HTTP server listens (health, metrics, pre-warm)' },
+  { key: 'holdTimeoutMs', env: 'WAKER_HOLD_TIMEOUT', flag: 'hold-timeout', defaultText: '60s', parse: parseDuration, help: 'Longest a request is held while its function wakes; then 504' },
+  { key: 'wakeTimeoutMs', env: 'WAKER_WAKE_TIMEOUT', flag: 'wake-timeout', defaultText: '120s', parse: parseDuration, help: 'Longest one wake keeps polling the provider (>= hold timeout; goes on for later requests after a 504)' },
+  { key: 'maxHeldPerFunction', env: 'WAKER_MAX_HELD_PER_FUNCTION', flag: 'max-held-per-function', defaultText: '1000', parse: parsePositiveInt, help: 'Requests held at once for one function; the excess gets 503 + retry-after' },
+  { key: 'maxHeldTotal', env: 'WAKER_MAX_HELD_TOTAL', flag: 'max-held-total', defaultText: '20000', parse: parsePositiveInt, help: 'Requests held at once across all functions; the excess gets 503 + retry-after' },
+  { key: 'defaultNamespace', env: 'WAKER_DEFAULT_NAMESPACE', flag: 'default-namespace', defaultText: 'openfaas-fn', parse: parseNamespace, help: 'Namespace for /function/NAME without .NAMESPACE' },
+  { key: 'functionPrefixes', env: 'WAKER_FUNCTION_PREFIXES', flag: 'function-prefixes', defaultText: '/function/,/async-function/', parse: parsePrefixes, help: 'Comma-separated path prefixes that address a function; other paths pass untouched' },
+  { key: 'providerUser', env: 'WAKER_PROVIDER_USER', parse: parseText, help: 'Basic-auth user for the provider API (env only)' },
+  { key: 'providerPassword', env: 'WAKER_PROVIDER_PASSWORD', parse: parseText, help: 'Basic-auth password for the provider API (env only, never logged)' },
+  { key: 'providerSecretsDir', env: 'WAKER_PROVIDER_SECRETS_DIR', flag: 'provider-secrets-dir', parse: parseText, help: 'Directory with OpenFaaS-style basic-auth-user and basic-auth-password files' },
+  { key: 'providerTimeoutMs', env: 'WAKER_PROVIDER_TIMEOUT', flag: 'provider-timeout', defaultText: '5s', parse: parseDuration, help: 'Timeout of one provider call (connect, headers and body)' },
+  { key: 'providerConnections', env: 'WAKER_PROVIDER_CONNECTIONS', flag: 'provider-connections', defaultText: '16', parse: parsePositiveInt, help: 'Keep-alive connections to the provider; also caps provider calls in flight' },
+  { key: 'readyTtlMs', env: 'WAKER_READY_TTL', flag: 'ready-ttl', defaultText: '2s', parse: parseDuration, help: 'How long "function ready" is trusted; busy functions are refreshed in the background' },
+  { key: 'notFoundTtlMs', env: 'WAKER_NOT_FOUND_TTL', flag: 'not-found-ttl', defaultText: '2s', parse: parseDuration, help: 'How long "function unknown" (404) is remembered' },
+  { key: 'cacheMaxKeys', env: 'WAKER_CACHE_MAX_KEYS', flag: 'cache-max-keys', defaultText: '10000', parse: parsePositiveInt, help: 'Most functions remembered in each readiness cache (ready, unknown)' },
+  { key: 'pollMinIntervalMs', env: 'WAKER_POLL_MIN_INTERVAL', flag: 'poll-min-interval', defaultText: '25ms', parse: parseDuration, help: 'Shortest gap between two readiness polls of one waking function' },
+  { key: 'pollMaxIntervalMs', env: 'WAKER_POLL_MAX_INTERVAL', flag: 'poll-max-interval', defaultText: '1s', parse: parseDuration, help: 'Longest gap between two readiness polls of one waking function' },
+  { key: 'envoyMaxMessageTimeoutMs', env: 'WAKER_ENVOY_MAX_MESSAGE_TIMEOUT', flag: 'envoy-max-message-timeout', defaultText: '120s', parse: parseDuration, help: "Envoy's ext_proc max_message_timeout; the hold timeout must fit inside it" },
+  { key: 'drainDelayMs', env: 'WAKER_DRAIN_DELAY', flag: 'drain-delay', defaultText: '5s', parse: parseDuration, help: 'On SIGTERM: keep answering new streams this long while health says NOT_SERVING' },
+  { key: 'shutdownGraceMs', env: 'WAKER_SHUTDOWN_GRACE', flag: 'shutdown-grace', defaultText: '20s', parse: parseDuration, help: 'On SIGTERM: time held requests get to finish their wake before they get 503' },
+  { key: 'logLevel', env: 'WAKER_LOG_LEVEL', flag: 'log-level', defaultText: 'info', parse: parseLogLevel, help: 'fatal, error, warn, info, debug, trace or silent' },
+];

@@ -1,0 +1,41 @@
+import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { ExtProcService } from './service';
+import type { createStreamHandler } from './stream-handler';
+
+export interface GrpcServer {
+  readonly port: number;
+  /** Stops accepting, waits for open streams up to `graceMs`, then closes whatever is left. */
+  stop(graceMs: number): Promise<void>;
+}
+
+export interface ExtraService {
+  readonly definition: ServiceDefinition;
+  readonly implementation: UntypedServiceImplementation;
+}
+
+/** Binds the ext_proc service (plus extras such as grpc.health.v1) on `address` (port 0 = any free one). */
+export async function startGrpcServer(address: string, handler: ReturnType<typeof createStreamHandler>, extras: readonly ExtraService[] = []): Promise<GrpcServer> {
+  const server = new Server({
+    // Envoy multiplexes every request over a few HTTP/2 connections; never make it queue streams.
+    'grpc.max_concurrent_streams': 1_000_000,
+    // Envoy pings idle connections (http2 connection_keepalive); allow that.
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+  });
+  server.addService(ExtProcService, { process: handler });
+  for (const extra of extras) server.addService(extra.definition, extra.implementation);
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(address, ServerCredentials.createInsecure(), (err, boundPort) => (err ? reject(err) : resolve(boundPort)));
+  });
+  return {
+    port,
+    stop: (graceMs) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => server.forceShutdown(), graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}

@@ -1,0 +1,153 @@
+/**
+ * The few protobuf bytes the warm path needs, read and written by hand. A ProcessingRequest carries
+ * the whole header map; decoding it all into objects (ts-proto's decode) would be most of the cost
+ * of a warm request, so this scans for the two headers we use and skips the rest. Responses that
+ * never change are encoded once.
+ */
+
+/** Field numbers of ProcessingRequest's `request` oneof (request_headers = 2 ... response_trailers = 7). */
+export const REQUEST_HEADERS_FIELD = 2;
+
+export interface RequestHead {
+  readonly phase: typeof REQUEST_HEADERS_FIELD;
+  readonly path: string;
+  readonly requestId: string | undefined;
+}
+
+/** Any other phase: we answer it with an empty "continue" so a misconfigured filter still works. */
+export interface OtherPhase {
+  readonly phase: number;
+}
+
+export type Incoming = RequestHead | OtherPhase;
+
+export function isRequestHead(msg: Incoming): msg is RequestHead {
+  return msg.phase === REQUEST_HEADERS_FIELD;
+}
+
+const PATH = Buffer.from(':path', 'latin1');
+const REQUEST_ID = Buffer.from('x-request-id', 'latin1');
+
+class Cursor {
+  constructor(
+    readonly buf: Buffer,
+    public pos: number,
+  ) {}
+
+  varint(): number {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      if (this.pos >= this.buf.length) throw new Error('truncated varint');
+      const byte = this.buf[this.pos++] as number;
+      result += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return result;
+      shift += 7;
+      if (shift > 63) throw new Error('varint too long');
+    }
+  }
+
+  /** Moves past one field of the given wire type. */
+  skip(wireType: number): void {
+    if (wireType === 0) this.varint();
+    else if (wireType === 1) this.pos += 8;
+    else if (wireType === 2) this.pos += this.varint();
+    else if (wireType === 5) this.pos += 4;
+    else throw new Error(`unsupported wire type ${wireType}`);
+    if (this.pos > this.buf.length) throw new Error('truncated field');
+  }
+}
+
+/** Decodes a ProcessingRequest just enough to route it. Throws on malformed input. */
+export function decodeIncoming(buf: Buffer): Incoming {
+  const cur = new Cursor(buf, 0);
+  let phase = 0;
+  let head: RequestHead | undefined;
+  while (cur.pos < buf.length) {
+    const tag = cur.varint();
+    const field = Math.floor(tag / 8);
+    const wireType = tag & 7;
+    if (field >= 2 && field <= 7 && wireType === 2) {
+      phase = field;
+      const len = cur.varint();
+      const end = cur.pos + len;
+      if (end > buf.length) throw new Error('truncated message');
+      if (field === REQUEST_HEADERS_FIELD) head = decodeHttpHeaders(new Cursor(buf, cur.pos), end);
+      cur.pos = end;
+    } else {
+      cur.skip(wireType);
+    }
+  }
+  if (phase === REQUEST_HEADERS_FIELD && head !== undefined) return head;
+  if (phase === 0) throw new Error('ProcessingRequest without a phase');
+  return { phase };
+}
+
+/** HttpHeaders { HeaderMap headers = 1 { repeated HeaderValue headers = 1 } }. */
+function decodeHttpHeaders(cur: Cursor, end: number): RequestHead {
+  let path = '';
+  let requestId: string | undefined;
+  while (cur.pos < end) {
+    const tag = cur.varint();
+    if (tag !== ((1 << 3) | 2)) {
+      cur.skip(tag & 7);
+      continue;
+    }
+    const mapEnd = cur.pos + cur.varint();
+    while (cur.pos < mapEnd) {
+      const entryTag = cur.varint();
+      if (entryTag !== ((1 << 3) | 2)) {
+        cur.skip(entryTag & 7);
+        continue;
+      }
+      const entryEnd = cur.pos + cur.varint();
+      const header = decodeHeaderValue(cur, entryEnd);
+      if (header?.which === 'path') path = header.value;
+      else if (header?.which === 'request-id') requestId = header.value;
+      cur.pos = entryEnd;
+    }
+  }
+  return { phase: REQUEST_HEADERS_FIELD, path, requestId };
+}
+
+/** HeaderValue { key = 1; value = 2; raw_value = 3 }: only the headers we use are turned into strings. */
+function decodeHeaderValue(cur: Cursor, end: number): { which: 'path' | 'request-id'; value: string } | undefined {
+  let which: 'path' | 'request-id' | undefined;
+  let value: string | undefined;
+  let fallback = '';
+  while (cur.pos < end) {
+    const tag = cur.varint();
+    const field = tag >>> 3;
+    if ((tag & 7) !== 2) {
+      cur.skip(tag & 7);
+      continue;
+    }
+    const len = cur.varint();
+    const start = cur.pos;
+    cur.pos += len;
+    if (field === 1) {
+      which = keyIs(cur.buf, start, len, PATH) ? 'path' : keyIs(cur.buf, start, len, REQUEST_ID) ? 'request-id' : undefined;
+      if (which === undefined) return undefined;
+    } else if (field === 3 && len > 0) {
+      // Envoy sends values only in raw_value; read them as bytes (latin1), never assume UTF-8.
+      value = cur.buf.toString('latin1', start, start + len);
+    } else if (field === 2) {
+      fallback = cur.buf.toString('latin1', start, start + len);
+    }
+  }
+  return which === undefined ? undefined : { which, value: value ?? fallback };
+}
+
+function keyIs(buf: Buffer, start: number, len: number, key: Buffer): boolean {
+  if (len !== key.length) return false;
+  for (let i = 0; i < len; i++) if (buf[start + i] !== key[i]) return false;
+  return true;
+}
+
+/** The empty answer ("continue, no change") for a phase: ProcessingResponse field = request field - 1. */
+export function continueBytes(phase: number): Buffer {
+  return Buffer.from([((phase - 1) << 3) | 2, 0]);
+}
+
+/** ProcessingResponse { request_headers: HeadersResponse {} }: the whole warm-path answer, 2 bytes. */
+export const CONTINUE_REQUEST_HEADERS: Buffer = continueBytes(REQUEST_HEADERS_FIELD);

@@ -1,0 +1,123 @@
+import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
+import type { Credentials } from '../config/load';
+import { FunctionNotFoundError, ProviderError, ProviderUnavailableError } from '../errors';
+import type { FunctionRef } from '../routing/function-ref';
+import { parseFunctionStatus, type FunctionStatus, type ScaleRequest } from './provider-types';
+
+export type ProviderCall = 'status' | 'scale';
+
+/** Called once per provider call; `outcome` is the status class (`2xx`, `4xx`, ...) or `error`. */
+export type ProviderCallObserver = (call: ProviderCall, outcome: string, durationMs: number) => void;
+
+export interface ProviderClient {
+  /** Throws FunctionNotFoundError (404), ProviderError (other status, bad JSON), ProviderUnavailableError (network). */
+  getStatus(fn: FunctionRef, signal?: AbortSignal): Promise<FunctionStatus>;
+  /** 200 and 202 both succeed. Same errors as getStatus. */
+  scale(fn: FunctionRef, replicas: number, signal?: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ProviderClientOptions {
+  readonly baseUrl: string;
+  readonly timeoutMs: number;
+  readonly connections: number;
+  readonly auth: Credentials | undefined;
+  /** Injected for tests (undici MockAgent); by default a keep-alive Pool on baseUrl. */
+  readonly dispatcher?: Dispatcher;
+  readonly observe?: ProviderCallObserver;
+  readonly now?: () => number;
+}
+
+/** Provider answers are small JSON documents; anything bigger is a misbehaving provider. */
+export const MAX_BODY_BYTES = 256 * 1024;
+
+export function createProviderClient(options: ProviderClientOptions): ProviderClient {
+  const url = new URL(options.baseUrl);
+  const basePath = url.pathname.replace(/\/+$/, '');
+  const dispatcher =
+    options.dispatcher ??
+    new Pool(url.origin, {
+      connections: options.connections,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      connect: { timeout: Math.min(options.timeoutMs, 2_000) },
+    });
+  const authHeader = options.auth === undefined ? undefined : `Basic ${Buffer.from(`${options.auth.user}:${options.auth.password}`).toString('base64')}`;
+  const now = options.now ?? (() => performance.now());
+
+  async function call(kind: ProviderCall, fn: FunctionRef, req: { method: 'GET' | 'POST'; path: string; body?: string }, signal?: AbortSignal): Promise<{ status: number; text: string }> {
+    const started = now();
+    const timeout = AbortSignal.timeout(options.timeoutMs);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (authHeader !== undefined) headers.authorization = authHeader;
+    if (req.body !== undefined) headers['content-type'] = 'application/json';
+    try {
+      const res = await dispatcher.request({
+        origin: url.origin,
+        path: `${basePath}${req.path}?namespace=${encodeURIComponent(fn.namespace)}`,
+        method: req.method,
+        headers,
+        body: req.body ?? null,
+        signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
+      });
+      const text = await readCapped(res.body);
+      options.observe?.(kind, `${Math.floor(res.statusCode / 100)}xx`, now() - started);
+      return { status: res.statusCode, text };
+    } catch (err) {
+      options.observe?.(kind, 'error', now() - started);
+      if (err instanceof ProviderError) throw err;
+      throw new ProviderUnavailableError(`provider ${kind} call for ${fn.key} failed: ${describeNetworkError(err)}`, { cause: err });
+    }
+  }
+
+  return {
+    async getStatus(fn, signal) {
+      const res = await call('status', fn, { method: 'GET', path: `/system/function/${encodeURIComponent(fn.name)}` }, signal);
+      if (res.status === 404) throw new FunctionNotFoundError(`provider does not know ${fn.key}`);
+      if (res.status !== 200) throw new ProviderError(`provider status call for ${fn.key} answered ${res.status}`, res.status);
+      let json: unknown;
+      try {
+        json = JSON.parse(res.text);
+      } catch (err) {
+        throw new ProviderError(`provider status for ${fn.key} is not JSON`, res.status, { cause: err });
+      }
+      const status = parseFunctionStatus(json);
+      if (typeof status === 'string') throw new ProviderError(`provider status for ${fn.key} is malformed: ${status}`, res.status);
+      return status;
+    },
+    async scale(fn, replicas, signal) {
+      const body: ScaleRequest = { serviceName: fn.name, namespace: fn.namespace, replicas };
+      const res = await call('scale', fn, { method: 'POST', path: `/system/scale-function/${encodeURIComponent(fn.name)}`, body: JSON.stringify(body) }, signal);
+      if (res.status === 200 || res.status === 202) return;
+      if (res.status === 404) throw new FunctionNotFoundError(`provider does not know ${fn.key}`);
+      throw new ProviderError(`provider scale call for ${fn.key} answered ${res.status}`, res.status);
+    },
+    close: () => dispatcher.close(),
+  };
+}
+
+async function readCapped(body: Dispatcher.ResponseData['body']): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const buf = chunk as Buffer;
+    size += buf.length;
+    if (size > MAX_BODY_BYTES) {
+      body.destroy();
+      throw new ProviderError(`provider answer larger than ${MAX_BODY_BYTES} bytes`);
+    }
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function describeNetworkError(err: unknown): string {
+  if (err instanceof undiciErrors.UndiciError) return err.code;
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code ?? err.name;
+  }
+  return 'unknown error';
+}

@@ -1,0 +1,48 @@
+/** Wire types of the provider API and the parsers that check them instead of casting. */
+
+export interface FunctionStatus {
+  readonly name: string;
+  readonly namespace: string | undefined;
+  /** Desired replicas; a missing key means 0 (Go `omitempty`). */
+  readonly replicas: number;
+  /** Replicas that report ready; a missing key means 0. */
+  readonly availableReplicas: number;
+  /** `com.openfaas.scale.min`, at least 1: how many replicas a wake asks for. */
+  readonly minScale: number;
+}
+
+export const MIN_SCALE_LABEL = 'com.openfaas.scale.min';
+
+/** Returns the status, or a string saying what is wrong with the payload. */
+export function parseFunctionStatus(json: unknown): FunctionStatus | string {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return 'status is not a JSON object';
+  const body = json as Record<string, unknown>;
+  if (typeof body.name !== 'string') return 'status has no string "name"';
+  const replicas = replicaCount(body.replicas);
+  const availableReplicas = replicaCount(body.availableReplicas);
+  if (replicas === null) return '"replicas" is not a non-negative integer';
+  if (availableReplicas === null) return '"availableReplicas" is not a non-negative integer';
+  if (body.namespace !== undefined && typeof body.namespace !== 'string') return '"namespace" is not a string';
+  if (body.labels !== undefined && body.labels !== null && (typeof body.labels !== 'object' || Array.isArray(body.labels))) {
+    return '"labels" is not an object';
+  }
+  const labels = (body.labels ?? {}) as Record<string, unknown>;
+  return { name: body.name, namespace: body.namespace, replicas, availableReplicas, minScale: minScale(labels[MIN_SCALE_LABEL]) };
+}
+
+function replicaCount(value: unknown): number | null {
+  if (value === undefined || value === null) return 0;
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : null;
+}
+
+/** A malformed label must not block a wake: it falls back to 1, like the OpenFaaS gateway. */
+function minScale(label: unknown): number {
+  const value = typeof label === 'string' ? Number(label.trim()) : NaN;
+  return Number.isInteger(value) && value >= 1 ? value : 1;
+}
+
+export interface ScaleRequest {
+  readonly serviceName: string;
+  readonly namespace: string;
+  readonly replicas: number;
+}

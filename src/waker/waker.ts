@@ -1,0 +1,300 @@
+import type { Clock } from '../clock';
+import {
+  ClientGoneError,
+  errorMessage,
+  FunctionNotFoundError,
+  HoldTimeoutError,
+  QueueFullError,
+  ShuttingDownError,
+  WakeError,
+  WakeTimeoutError,
+} from '../errors';
+import type { Logger } from '../logging';
+import type { ProviderClient } from '../provider/provider-client';
+import type { FunctionStatus } from '../provider/provider-types';
+import type { FunctionRef } from '../routing/function-ref';
+import { HoldLimiter } from './hold-limiter';
+import { learnStartup, nextPollDelayMs, type StartupEstimate } from './poll-schedule';
+import type { ReadinessCache } from './readiness-cache';
+import { SingleFlight } from './single-flight';
+import type { WakerObserver } from './waker-observer';
+
+export interface WakerOptions {
+  readonly holdTimeoutMs: number;
+  readonly wakeTimeoutMs: number;
+  readonly maxHeldPerFunction: number;
+  readonly maxHeldTotal: number;
+  readonly pollMinIntervalMs: number;
+  readonly pollMaxIntervalMs: number;
+  /** Bound on remembered start-up estimates (one per function that ever woke). */
+  readonly maxLearned: number;
+}
+
+export interface WakerDeps {
+  readonly provider: ProviderClient;
+  readonly cache: ReadinessCache;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly random?: () => number;
+  readonly observer?: WakerObserver;
+}
+
+export type Lookup = 'ready' | 'not-found' | 'miss';
+
+/** What one wake found: whether it had to scale the function up, and how long that took. */
+export interface WakeOutcome {
+  readonly scaled: boolean;
+  readonly startupMs: number;
+}
+
+export interface HoldResult {
+  readonly coldStart: boolean;
+  readonly waitedMs: number;
+}
+
+interface Waiter {
+  resolve(outcome: WakeOutcome): void;
+  reject(err: Error): void;
+}
+
+interface WakeFlight {
+  readonly fn: FunctionRef;
+  readonly startedAtMs: number;
+  readonly waiters: Set<Waiter>;
+}
+
+/** Consecutive failed polls tolerated once the scale call went through (a provider restart, a blip). */
+const MAX_POLL_FAILURES = 3;
+/** If the provider forgets the desired replicas during a wake, ask again at most this often. */
+const RESCALE_AFTER_MS = 1000;
+
+/**
+ * Decides whether a function can take a request now, and if not wakes it (one wake per function,
+ * however many requests wait) and holds each request until ready, its own deadline, or its client
+ * going away.
+ */
+export class Waker {
+  private readonly wakes = new Map<string, WakeFlight>();
+  private readonly statusCalls = new SingleFlight<FunctionStatus>();
+  private readonly limiter: HoldLimiter;
+  private readonly learned = new Map<string, StartupEstimate>();
+  /** Aborted on shutdown: every hold answers 503 at once, every wake stops polling. */
+  private readonly stopping = new AbortController();
+  private readonly random: () => number;
+  private readonly observer: WakerObserver;
+
+  constructor(
+    private readonly options: WakerOptions,
+    private readonly deps: WakerDeps,
+  ) {
+    this.limiter = new HoldLimiter(options.maxHeldPerFunction, options.maxHeldTotal);
+    this.random = deps.random ?? Math.random;
+    this.observer = deps.observer ?? {};
+  }
+
+  /** The warm path: one cache lookup, no promise. Starts a background refresh when one is due. */
+  lookup(fn: FunctionRef): Lookup {
+    const now = this.deps.clock.now();
+    const state = this.deps.cache.get(fn.key, now);
+    this.observer.cacheLookup?.(state !== undefined);
+    if (state === undefined) return 'miss';
+    if (state.kind === 'not-found') return 'not-found';
+    if (now >= state.refreshAtMs && !this.statusCalls.has(fn.key)) {
+      // One refresh per entry: if it fails, the entry just expires instead of retrying on every hit.
+      state.refreshAtMs = state.expiresAtMs;
+      this.refresh(fn);
+    }
+    return 'ready';
+  }
+
+  /**
+   * Holds until `fn` is ready. Rejects with a WakeError: QueueFullError, HoldTimeoutError,
+   * FunctionNotFoundError, ProviderError/ProviderUnavailableError, WakeTimeoutError,
+   * ShuttingDownError, or ClientGoneError when `signal` aborts.
+   */
+  async hold(fn: FunctionRef, signal: AbortSignal): Promise<HoldResult> {
+    if (this.stopping.signal.aborted) throw new ShuttingDownError('shutting down');
+    if (!this.limiter.tryAcquire(fn.key)) throw new QueueFullError(`${this.limiter.held(fn.key)} requests already held for ${fn.key}`);
+    this.observer.heldChanged?.(fn, this.limiter.held(fn.key));
+    const started = this.deps.clock.now();
+    try {
+      const outcome = await this.waitForWake(fn, signal, this.options.holdTimeoutMs);
+      const result = { coldStart: outcome.scaled, waitedMs: this.deps.clock.now() - started };
+      this.observer.holdFinished?.(fn, result);
+      return result;
+    } finally {
+      this.limiter.release(fn.key);
+      this.observer.heldChanged?.(fn, this.limiter.held(fn.key));
+    }
+  }
+
+  /** Pre-warm: joins (or starts) the function's wake without holding a request slot. */
+  wake(fn: FunctionRef): Promise<WakeOutcome> {
+    return this.waitForWake(fn, this.stopping.signal, this.options.wakeTimeoutMs);
+  }
+
+  /** Answers every held request with ShuttingDownError and stops all wakes. */
+  stop(): void {
+    this.stopping.abort(new ShuttingDownError('shutting down'));
+  }
+
+  get heldTotal(): number {
+    return this.limiter.totalHeld;
+  }
+
+  snapshot(): { held: Record<string, number>; wakes: { fn: string; sinceMs: number; waiters: number }[] } {
+    const now = this.deps.clock.now();
+    return {
+      held: Object.fromEntries(this.limiter.entries()),
+      wakes: [...this.wakes.values()].map((w) => ({ fn: w.fn.key, sinceMs: Math.round(now - w.startedAtMs), waiters: w.waiters.size })),
+    };
+  }
+
+  private waitForWake(fn: FunctionRef, signal: AbortSignal, budgetMs: number): Promise<WakeOutcome> {
+    const flight = this.wakes.get(fn.key) ?? this.startWake(fn);
+    return new Promise<WakeOutcome>((resolve, reject) => {
+      const timer = new AbortController();
+      const finish = (): void => {
+        flight.waiters.delete(waiter);
+        timer.abort();
+        signal.removeEventListener('abort', onGone);
+        this.stopping.signal.removeEventListener('abort', onStop);
+      };
+      const waiter: Waiter = {
+        resolve: (outcome) => (finish(), resolve(outcome)),
+        reject: (err) => (finish(), reject(err)),
+      };
+      const onGone = (): void => waiter.reject(new ClientGoneError(`client went away while ${fn.key} was waking`));
+      const onStop = (): void => waiter.reject(new ShuttingDownError('shutting down'));
+      if (signal.aborted) return onGone();
+      if (this.stopping.signal.aborted) return onStop();
+      flight.waiters.add(waiter);
+      signal.addEventListener('abort', onGone, { once: true });
+      this.stopping.signal.addEventListener('abort', onStop, { once: true });
+      this.deps.clock.sleep(budgetMs, timer.signal).then(
+        () => waiter.reject(new HoldTimeoutError(`${fn.key} not ready after ${budgetMs} ms`)),
+        () => undefined, // cancelled: the waiter already settled
+      );
+    });
+  }
+
+  private startWake(fn: FunctionRef): WakeFlight {
+    const flight: WakeFlight = { fn, startedAtMs: this.deps.clock.now(), waiters: new Set() };
+    this.wakes.set(fn.key, flight);
+    const log = this.deps.logger.child({ fn: fn.key });
+    log.info({ event: 'wake.start' }, 'waking function');
+    this.runWake(fn).then(
+      (outcome) => {
+        this.wakes.delete(fn.key);
+        log.info({ event: 'wake.ready', waitedMs: Math.round(this.deps.clock.now() - flight.startedAtMs), scaled: outcome.scaled }, 'function ready');
+        this.observer.wakeReady?.(fn, outcome);
+        // Released in one pass, in the same tick: nothing else runs between the first and the last.
+        for (const waiter of [...flight.waiters]) waiter.resolve(outcome);
+      },
+      (err: unknown) => {
+        this.wakes.delete(fn.key);
+        logWakeFailure(log, err, this.deps.clock.now() - flight.startedAtMs);
+        const error = err instanceof Error ? err : new Error(errorMessage(err));
+        for (const waiter of [...flight.waiters]) waiter.reject(error);
+      },
+    );
+    return flight;
+  }
+
+  private async runWake(fn: FunctionRef): Promise<WakeOutcome> {
+    const { clock } = this.deps;
+    const startedAt = clock.now();
+    const deadline = startedAt + this.options.wakeTimeoutMs;
+    let status = await this.fetchStatus(fn);
+    if (status.availableReplicas > 0) return this.ready(fn, { scaled: false, startupMs: 0 });
+    let scaledAt: number | undefined;
+    let lastScaleAt = -Infinity;
+    if (status.replicas === 0) {
+      await this.deps.provider.scale(fn, status.minScale);
+      scaledAt = lastScaleAt = clock.now();
+      this.deps.logger.debug({ event: 'wake.scale', fn: fn.key, replicas: status.minScale }, 'scale requested');
+    }
+    const estimate = scaledAt === undefined ? undefined : this.learned.get(fn.key);
+    let failures = 0;
+    for (let attempt = 0; ; attempt++) {
+      const now = clock.now();
+      if (now >= deadline) throw new WakeTimeoutError(`${fn.key} not ready after ${Math.round(now - startedAt)} ms`);
+      const delay = nextPollDelayMs({
+        attempt,
+        elapsedMs: now - (scaledAt ?? startedAt),
+        remainingMs: deadline - now,
+        minMs: this.options.pollMinIntervalMs,
+        maxMs: this.options.pollMaxIntervalMs,
+        estimate,
+        random: this.random(),
+      });
+      await clock.sleep(Math.max(1, delay), this.stopping.signal);
+      try {
+        status = await this.fetchStatus(fn);
+        failures = 0;
+      } catch (err) {
+        if (err instanceof FunctionNotFoundError || ++failures >= MAX_POLL_FAILURES) throw err;
+        continue;
+      }
+      if (status.availableReplicas > 0) {
+        const startupMs = clock.now() - (scaledAt ?? startedAt);
+        if (scaledAt !== undefined) this.remember(fn.key, startupMs);
+        return this.ready(fn, { scaled: scaledAt !== undefined, startupMs });
+      }
+      if (status.replicas === 0 && clock.now() - lastScaleAt >= RESCALE_AFTER_MS) {
+        await this.deps.provider.scale(fn, status.minScale);
+        lastScaleAt = clock.now();
+        scaledAt ??= lastScaleAt;
+      }
+    }
+  }
+
+  private ready(fn: FunctionRef, outcome: WakeOutcome): WakeOutcome {
+    this.deps.cache.setReady(fn.key, this.deps.clock.now());
+    return outcome;
+  }
+
+  /** One status call in flight per function, shared by wakes and background refreshes. */
+  private fetchStatus(fn: FunctionRef): Promise<FunctionStatus> {
+    return this.statusCalls.run(fn.key, async () => {
+      try {
+        return await this.deps.provider.getStatus(fn);
+      } catch (err) {
+        if (err instanceof FunctionNotFoundError) this.deps.cache.setNotFound(fn.key, this.deps.clock.now());
+        throw err;
+      }
+    });
+  }
+
+  /** Keeps a busy function's "ready" fresh, and notices a scale-to-zero made behind our back. */
+  private refresh(fn: FunctionRef): void {
+    this.fetchStatus(fn).then(
+      (status) => {
+        if (status.availableReplicas > 0) this.deps.cache.setReady(fn.key, this.deps.clock.now());
+        else this.deps.cache.delete(fn.key);
+      },
+      (err: unknown) => {
+        // Not cached: the entry simply expires at its TTL, and the next miss takes the cold path.
+        this.deps.logger.warn({ event: 'refresh.failed', fn: fn.key, err: errorMessage(err) }, 'background refresh failed');
+      },
+    );
+  }
+
+  private remember(key: string, startupMs: number): void {
+    const next = learnStartup(this.learned.get(key), startupMs);
+    this.learned.delete(key);
+    this.learned.set(key, next);
+    if (this.learned.size > this.options.maxLearned) {
+      const oldest = this.learned.keys().next();
+      if (oldest.done !== true) this.learned.delete(oldest.value);
+    }
+  }
+}
+
+function logWakeFailure(log: Logger, err: unknown, waitedMs: number): void {
+  const fields = { waitedMs: Math.round(waitedMs), code: err instanceof WakeError ? err.code : 'INTERNAL', err: errorMessage(err) };
+  if (err instanceof WakeTimeoutError) log.warn({ event: 'wake.timeout', ...fields }, 'function did not become ready');
+  else if (err instanceof FunctionNotFoundError) log.info({ event: 'wake.failed', ...fields }, 'function unknown to the provider');
+  else if (err instanceof ShuttingDownError) log.info({ event: 'wake.failed', ...fields }, 'wake stopped by shutdown');
+  else log.error({ event: 'wake.failed', ...fields }, 'wake failed');
+}

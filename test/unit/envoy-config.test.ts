@@ -1,0 +1,260 @@
+/**
+ * Guards the Envoy settings faas-waker depends on (DESIGN §2) in the configs we ship, so that nobody
+ * weakens them by accident. Parses the YAML only: `npm run envoy:validate` checks them with real Envoy.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+
+const repoRoot = join(__dirname, '..', '..');
+const ENVOY_DIR = join(repoRoot, 'envoy');
+const BOOTSTRAPS = ['envoy.yaml', 'envoy-compose.yaml'] as const;
+
+const EXT_PROC_FILTER = 'envoy.filters.http.ext_proc';
+const ROUTER_FILTER = 'envoy.filters.http.router';
+const HCM_FILTER = 'envoy.filters.network.http_connection_manager';
+const EXT_PROC_PER_ROUTE = 'type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute';
+const HTTP_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+
+/** faas-waker's default hold (60s) is below this; every "longer than the longest hold" check uses it. */
+const LONGEST_HOLD_MS = 120_000;
+const WARM_PATH_BUDGET_MS = 2_000;
+const MIN_EXT_PROC_STREAMS = 100_000;
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function obj(v: unknown, what: string): Obj {
+  if (!isObj(v)) throw new Error(`${what}: expected a mapping, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function list(v: unknown, what: string): unknown[] {
+  if (!Array.isArray(v)) throw new Error(`${what}: expected a list, got ${JSON.stringify(v)}`);
+  return v as unknown[];
+}
+
+/** Follows mapping keys (a dotted path, or a list when keys contain dots), failing with the path if one is missing. */
+function at(v: unknown, path: string | readonly string[]): unknown {
+  const keys = typeof path === 'string' ? path.split('.') : path;
+  let cur = v;
+  for (const key of keys) cur = obj(cur, keys.join(' > '))[key];
+  return cur;
+}
+
+function named(items: unknown, name: string, what: string): Obj {
+  const found = list(items, what).map((x) => obj(x, what)).find((x) => x['name'] === name);
+  if (found === undefined) throw new Error(`${what}: no entry named ${name}`);
+  return found;
+}
+
+/** Envoy's JSON Duration strings as YAML holds them: "2s", "0.25s". */
+function durationMs(v: unknown, what: string): number {
+  const m = typeof v === 'string' ? /^(\d+(?:\.\d+)?)s$/.exec(v) : null;
+  if (m === null) throw new Error(`${what}: expected a duration like "2s", got ${JSON.stringify(v)}`);
+  return Number(m[1]) * 1000;
+}
+
+function loadYaml(file: string): unknown {
+  return parse(readFileSync(join(ENVOY_DIR, file), 'utf8')) as unknown;
+}
+
+interface Parts {
+  bootstrap: Obj;
+  listener: Obj;
+  hcm: Obj;
+  filters: Obj[];
+  extProc: Obj;
+  routes: Obj[];
+  clusters: Obj[];
+}
+
+function parts(file: string): Parts {
+  const bootstrap = obj(loadYaml(file), file);
+  const listener = named(at(bootstrap, 'static_resources.listeners'), 'ingress', 'listeners');
+  const chains = list(listener['filter_chains'], 'filter_chains');
+  expect(chains).toHaveLength(1);
+  const hcm = obj(at(named(at(chains[0], 'filters'), HCM_FILTER, 'network filters'), 'typed_config'), 'hcm');
+  const filters = list(hcm['http_filters'], 'http_filters').map((f) => obj(f, 'http filter'));
+  const extProc = obj(at(named(filters, EXT_PROC_FILTER, 'http_filters'), 'typed_config'), 'ext_proc');
+  const hosts = list(at(hcm, 'route_config.virtual_hosts'), 'virtual_hosts');
+  const routes = hosts.flatMap((h) => list(at(h, 'routes'), 'routes').map((r) => obj(r, 'route')));
+  const clusters = list(at(bootstrap, 'static_resources.clusters'), 'clusters').map((c) => obj(c, 'cluster'));
+  return { bootstrap, listener, hcm, filters, extProc, routes, clusters };
+}
+
+function endpointAddress(cluster: Obj): Obj {
+  const endpoints = list(at(cluster, 'load_assignment.endpoints'), 'endpoints');
+  const lb = list(at(endpoints[0], 'lb_endpoints'), 'lb_endpoints');
+  return obj(at(lb[0], 'endpoint.address.socket_address'), 'socket_address');
+}
+
+describe.each(BOOTSTRAPS)('%s', (file) => {
+  const p = parts(file);
+
+  it('fails closed and answers 503 when faas-waker errors', () => {
+    expect(p.extProc['failure_mode_allow']).toBe(false);
+    expect(at(p.extProc, 'status_on_error.code')).toBe('ServiceUnavailable');
+    expect(p.extProc['disable_immediate_response']).toBeUndefined();
+  });
+
+  it('sends request headers only', () => {
+    expect(p.extProc['processing_mode']).toEqual({
+      request_header_mode: 'SEND',
+      response_header_mode: 'SKIP',
+      request_body_mode: 'NONE',
+      response_body_mode: 'NONE',
+      request_trailer_mode: 'SKIP',
+      response_trailer_mode: 'SKIP',
+    });
+    expect(p.extProc['allow_mode_override']).toBe(false);
+    expect(p.extProc['observability_mode']).toBeUndefined();
+  });
+
+  it('bounds the warm path and lets a hold extend the message timer', () => {
+    expect(durationMs(p.extProc['message_timeout'], 'message_timeout')).toBeLessThanOrEqual(WARM_PATH_BUDGET_MS);
+    expect(durationMs(p.extProc['max_message_timeout'], 'max_message_timeout')).toBeGreaterThanOrEqual(LONGEST_HOLD_MS);
+  });
+
+  it('keeps idle timers longer than the longest hold', () => {
+    expect(durationMs(p.hcm['stream_idle_timeout'], 'stream_idle_timeout')).toBeGreaterThan(LONGEST_HOLD_MS);
+    const forwarding = p.routes.filter((x) => x['route'] !== undefined);
+    expect(forwarding.length).toBeGreaterThan(0);
+    const tooShort = forwarding.filter((r) => !(durationMs(at(r, 'route.idle_timeout'), `${String(r['name'])}.idle_timeout`) > LONGEST_HOLD_MS));
+    expect(tooShort.map((r) => r['name'])).toEqual([]);
+    expect(p.hcm['request_timeout']).toBeUndefined();
+    expect(p.hcm['max_stream_duration']).toBeUndefined();
+  });
+
+  it('talks to the faas_waker cluster over HTTP/2 with room for every held request', () => {
+    expect(at(p.extProc, 'grpc_service.envoy_grpc.cluster_name')).toBe('faas_waker');
+    const cluster = named(p.clusters, 'faas_waker', 'clusters');
+    const http = ['typed_extension_protocol_options', HTTP_OPTIONS, 'explicit_http_config', 'http2_protocol_options'];
+    expect(at(cluster, http)).toBeDefined();
+    const thresholds = list(at(cluster, 'circuit_breakers.thresholds'), 'thresholds').map((t) => obj(t, 'threshold'));
+    const dflt = thresholds.find((t) => t['priority'] === undefined || t['priority'] === 'DEFAULT');
+    expect(dflt).toBeDefined();
+    expect(dflt?.['max_requests']).toBeGreaterThanOrEqual(MIN_EXT_PROC_STREAMS);
+    expect(dflt?.['max_pending_requests']).toBeGreaterThanOrEqual(MIN_EXT_PROC_STREAMS);
+  });
+
+  it('accepts faas-waker metadata and forwards only the headers it reads', () => {
+    expect(at(p.extProc, 'metadata_options.receiving_namespaces.untyped')).toEqual(['faas_waker']);
+    const patterns = list(at(p.extProc, 'forward_rules.allowed_headers.patterns'), 'patterns');
+    expect(patterns.map((x) => at(x, 'exact')).sort()).toEqual([':authority', ':method', ':path', 'x-request-id']);
+    expect(p.hcm['generate_request_id']).toBe(true);
+    expect(p.extProc['stat_prefix']).toBe('faas_waker');
+  });
+
+  it('runs ext_proc before the router, and the router last', () => {
+    const names = p.filters.map((f) => f['name']);
+    expect(names.indexOf(EXT_PROC_FILTER)).toBeGreaterThanOrEqual(0);
+    expect(names.indexOf(EXT_PROC_FILTER)).toBeLessThan(names.indexOf(ROUTER_FILTER));
+    expect(names[names.length - 1]).toBe(ROUTER_FILTER);
+  });
+
+  it('routes functions to the gateway with a short retry for the readiness gap', () => {
+    const clusterNames = p.clusters.map((c) => c['name']);
+    for (const r of p.routes.filter((x) => x['route'] !== undefined)) {
+      expect(clusterNames).toContain(at(r, 'route.cluster'));
+    }
+    for (const [name, prefix] of [['function', '/function/'], ['async_function', '/async-function/']] as const) {
+      const r = named(p.routes, name, 'routes');
+      expect(at(r, 'match.prefix')).toBe(prefix);
+      expect(at(r, 'route.cluster')).toBe('function_gateway');
+      const retry = obj(at(r, 'route.retry_policy'), 'retry_policy');
+      expect(String(retry['retry_on']).split(',')).toEqual(expect.arrayContaining(['connect-failure', 'retriable-status-codes']));
+      expect(retry['retriable_status_codes']).toContain(503);
+      expect(retry['num_retries']).toBeGreaterThan(0);
+    }
+    const gateway = named(p.clusters, 'function_gateway', 'clusters');
+    const gwDefault = obj(list(at(gateway, 'circuit_breakers.thresholds'), 'thresholds')[0], 'threshold');
+    expect(gwDefault['max_retries']).toBeGreaterThan(3);
+  });
+
+  it('serves /healthz without faas-waker and passes everything else through', () => {
+    const health = named(p.routes, 'healthz', 'routes');
+    const perRoute = obj(at(health, ['typed_per_filter_config', EXT_PROC_FILTER]), 'per-route');
+    expect(perRoute['@type']).toBe(EXT_PROC_PER_ROUTE);
+    expect(perRoute['disabled']).toBe(true);
+    const last = p.routes[p.routes.length - 1];
+    expect(at(last, 'match.prefix')).toBe('/');
+  });
+
+  it('asks for the graceful gRPC close and logs ext_proc details', () => {
+    const layers = list(at(p.bootstrap, 'layered_runtime.layers'), 'layers').map((l) => obj(l, 'layer'));
+    const staticLayer = obj(layers.find((l) => l['static_layer'] !== undefined)?.['static_layer'], 'static_layer');
+    expect(staticLayer['envoy.reloadable_features.ext_proc_graceful_grpc_close']).toBe(true);
+    const format = String(at(list(p.hcm['access_log'], 'access_log')[0], 'typed_config.log_format.text_format_source.inline_string'));
+    for (const op of ['%RESPONSE_CODE_DETAILS%', '%DURATION%', '%DYNAMIC_METADATA(faas_waker)%', '%FILTER_STATE(envoy.filters.http.ext_proc:PLAIN)%']) {
+      expect(format).toContain(op);
+    }
+  });
+
+  it('keeps the names and plain numeric ports a test launcher patches', () => {
+    expect(typeof at(p.bootstrap, 'admin.address.socket_address.port_value')).toBe('number');
+    expect(typeof at(p.listener, 'address.socket_address.port_value')).toBe('number');
+    for (const name of ['faas_waker', 'function_gateway']) {
+      expect(typeof endpointAddress(named(p.clusters, name, 'clusters'))['port_value']).toBe('number');
+    }
+  });
+});
+
+describe('envoy.yaml (tests and demo)', () => {
+  const p = parts('envoy.yaml');
+
+  it('binds loopback only, on the documented default ports', () => {
+    expect(at(p.bootstrap, 'admin.address.socket_address')).toEqual({ address: '127.0.0.1', port_value: 9901 });
+    expect(at(p.listener, 'address.socket_address')).toEqual({ address: '127.0.0.1', port_value: 10000 });
+    expect(endpointAddress(named(p.clusters, 'faas_waker', 'clusters'))).toEqual({ address: '127.0.0.1', port_value: 50051 });
+    expect(endpointAddress(named(p.clusters, 'function_gateway', 'clusters'))).toEqual({ address: '127.0.0.1', port_value: 8080 });
+  });
+});
+
+describe('envoy-compose.yaml', () => {
+  /** The compose variant may differ from envoy.yaml only in addresses and how clusters resolve them. */
+  function normalised(file: string): unknown {
+    const p = parts(file);
+    obj(at(p.bootstrap, 'admin.address.socket_address'), 'admin')['address'] = 'ADDR';
+    obj(at(p.listener, 'address.socket_address'), 'listener')['address'] = 'ADDR';
+    for (const c of p.clusters) {
+      endpointAddress(c)['address'] = 'ADDR';
+      c['type'] = 'TYPE';
+      delete c['dns_lookup_family'];
+    }
+    return p.bootstrap;
+  }
+
+  it('has the same settings as envoy.yaml apart from addresses', () => {
+    expect(normalised('envoy-compose.yaml')).toEqual(normalised('envoy.yaml'));
+  });
+
+  it('reaches faas-waker and the gateway by compose service name', () => {
+    const p = parts('envoy-compose.yaml');
+    expect(at(p.listener, 'address.socket_address.address')).toBe('0.0.0.0');
+    expect(endpointAddress(named(p.clusters, 'faas_waker', 'clusters'))).toEqual({ address: 'faas-waker', port_value: 50051 });
+    expect(endpointAddress(named(p.clusters, 'function_gateway', 'clusters'))).toEqual({ address: 'gateway', port_value: 8080 });
+    for (const c of p.clusters) expect(c['type']).toBe('STRICT_DNS');
+  });
+});
+
+describe('docker-compose.yaml', () => {
+  const compose = obj(loadYaml('docker-compose.yaml'), 'docker-compose.yaml');
+  const pinned = /ENVOY_VERSION = '([^']+)'/.exec(readFileSync(join(repoRoot, 'scripts', 'lib', 'envoy-path.mjs'), 'utf8'))?.[1];
+
+  it('runs the same Envoy version as the tests, with envoy-compose.yaml', () => {
+    expect(pinned).toMatch(/^\d+\.\d+\.\d+$/);
+    const envoy = obj(at(compose, 'services.envoy'), 'services.envoy');
+    expect(envoy['image']).toBe(`envoyproxy/envoy:v${String(pinned)}`);
+    expect(list(envoy['volumes'], 'volumes')).toContain('./envoy-compose.yaml:/etc/envoy/envoy.yaml:ro');
+  });
+
+  it('points faas-waker at the gateway and listens where the faas_waker cluster dials', () => {
+    const env = obj(at(compose, 'services.faas-waker.environment'), 'environment');
+    expect(env['WAKER_PROVIDER_URL']).toBe('http://gateway:8080');
+    expect(env['WAKER_GRPC_ADDRESS']).toBe('0.0.0.0:50051');
+  });
+});
