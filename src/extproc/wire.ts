@@ -51,7 +51,10 @@ class Cursor {
   skip(wireType: number): void {
     if (wireType === 0) this.varint();
     else if (wireType === 1) this.pos += 8;
-    else if (wireType === 2) this.pos += this.varint();
+    else if (wireType === 2) {
+      const len = this.varint(); // read before adding: `pos += varint()` would add to the old pos
+      this.pos += len;
+    }
     else if (wireType === 5) this.pos += 4;
     else throw new Error(`unsupported wire type ${wireType}`);
     if (this.pos > this.buf.length) throw new Error('truncated field');
@@ -93,14 +96,16 @@ function decodeHttpHeaders(cur: Cursor, end: number): RequestHead {
       cur.skip(tag & 7);
       continue;
     }
-    const mapEnd = cur.pos + cur.varint();
+    const mapLen = cur.varint();
+    const mapEnd = cur.pos + mapLen;
     while (cur.pos < mapEnd) {
       const entryTag = cur.varint();
       if (entryTag !== ((1 << 3) | 2)) {
         cur.skip(entryTag & 7);
         continue;
       }
-      const entryEnd = cur.pos + cur.varint();
+      const entryLen = cur.varint();
+      const entryEnd = cur.pos + entryLen;
       const header = decodeHeaderValue(cur, entryEnd);
       if (header?.which === 'path') path = header.value;
       else if (header?.which === 'request-id') requestId = header.value;

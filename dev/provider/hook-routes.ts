@@ -1,0 +1,56 @@
+/** Test hooks under `/_/*` (always open, JSON): observe counters, reset, inject faults, add functions. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { buildStats, isFaultMode, resetObservations, setFault, type ProviderContext } from './context';
+import { BadRequestError, readJsonObject, sendJson, sendText } from './http-util';
+import { functionKey, parseAddress, parseSpec } from './spec';
+
+const SCALE_TO_ZERO_ROUTE = /^\/_\/scale-to-zero\/([^/]+)$/;
+
+export async function handleHook(ctx: ProviderContext, req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> {
+  if (pathname === '/_/stats' && req.method === 'GET') {
+    sendJson(res, 200, buildStats(ctx));
+    return;
+  }
+  if (req.method !== 'POST') {
+    sendText(res, 404, 'Not Found');
+    return;
+  }
+  if (pathname === '/_/reset') return reset(ctx, res);
+  if (pathname === '/_/fault') return fault(ctx, req, res);
+  if (pathname === '/_/functions') return addFunction(ctx, req, res);
+  const target = SCALE_TO_ZERO_ROUTE.exec(pathname)?.[1];
+  if (target !== undefined) return scaleToZero(ctx, res, target);
+  sendText(res, 404, 'Not Found');
+}
+
+async function reset(ctx: ProviderContext, res: ServerResponse): Promise<void> {
+  setFault(ctx, 'none');
+  await ctx.registry.stopAll(); // resolves once every child has exited, so callers can assert on pids
+  resetObservations(ctx);
+  ctx.log('reset', {});
+  sendJson(res, 200, { ok: true });
+}
+
+async function fault(ctx: ProviderContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { mode } = await readJsonObject(req);
+  if (!isFaultMode(mode)) throw new BadRequestError('mode must be one of none, status500, garbage, hang');
+  setFault(ctx, mode);
+  sendJson(res, 200, { mode });
+}
+
+async function addFunction(ctx: ProviderContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { spec } = await readJsonObject(req);
+  if (typeof spec !== 'string') throw new BadRequestError('spec must be a string');
+  const parsed = parseSpec(spec, ctx.defaultNamespace); // SpecError answers 400
+  // Idempotent so a benchmark can re-create its functions on a provider it already used.
+  const created = ctx.registry.add(parsed);
+  if (created) ctx.log('added', { function: functionKey(parsed), startDelayMs: parsed.startDelayMs, minScale: parsed.minScale });
+  sendJson(res, created ? 201 : 200, { function: functionKey(parsed), created });
+}
+
+async function scaleToZero(ctx: ProviderContext, res: ServerResponse, target: string): Promise<void> {
+  const fn = parseAddress(target, ctx.defaultNamespace);
+  const found = await ctx.registry.scale(fn, 0);
+  if (found) sendJson(res, 200, { function: functionKey(fn), replicas: 0 });
+  else sendText(res, 404, 'function not found');
+}

