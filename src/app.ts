@@ -1,10 +1,13 @@
+import { HealthImplementation } from 'grpc-health-check';
 import type { Dispatcher } from 'undici';
-import { json, startAdminServer, type AdminRoute, type AdminServer } from './admin/admin-server';
+import { startAdminServer, type AdminServer } from './admin/admin-server';
+import { healthRoutes, metricsRoute, statusRoute, wakeRoute } from './admin/routes';
 import { systemClock, type Clock } from './clock';
 import { OVERRIDE_MARGIN_MS, type Config } from './config/load';
 import { startGrpcServer, type GrpcServer } from './extproc/server';
 import { createStreamHandler } from './extproc/stream-handler';
 import type { Logger } from './logging';
+import { createMetrics } from './metrics';
 import { createProviderClient } from './provider/provider-client';
 import { createReadinessCache } from './waker/readiness-cache';
 import { Waker } from './waker/waker';
@@ -24,15 +27,20 @@ export interface App {
   stop(): Promise<void>;
 }
 
+/** The gRPC service names whose health we report ('' = the whole server, what Envoy checks by default). */
+const HEALTH_SERVICES = ['', 'envoy.service.ext_proc.v3.ExternalProcessor'];
+
 /** Composition root: the only place that constructs and wires objects. */
 export function buildApp(deps: AppDeps): App {
   const { config, logger } = deps;
   const clock = deps.clock ?? systemClock;
+  const metrics = createMetrics();
   const provider = createProviderClient({
     baseUrl: config.providerUrl,
     timeoutMs: config.providerTimeoutMs,
     connections: config.providerConnections,
     auth: config.providerAuth,
+    observe: metrics.provider,
     ...(deps.dispatcher === undefined ? {} : { dispatcher: deps.dispatcher }),
   });
   const cache = createReadinessCache({ readyTtlMs: config.readyTtlMs, notFoundTtlMs: config.notFoundTtlMs, maxKeys: config.cacheMaxKeys });
@@ -46,37 +54,48 @@ export function buildApp(deps: AppDeps): App {
       pollMaxIntervalMs: config.pollMaxIntervalMs,
       maxLearned: config.cacheMaxKeys,
     },
-    { provider, cache, clock, logger },
+    { provider, cache, clock, logger, observer: metrics.waker },
   );
+  metrics.trackHeld(waker);
   const handler = createStreamHandler({
     waker,
     router: { prefixes: config.functionPrefixes, defaultNamespace: config.defaultNamespace },
     logger,
     holdTimeoutMs: config.holdTimeoutMs,
     overrideMarginMs: OVERRIDE_MARGIN_MS,
+    observer: metrics.stream,
   });
+  const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'SERVING'])));
 
   let grpc: GrpcServer | undefined;
   let admin: AdminServer | undefined;
   let draining = false;
-  const routes: AdminRoute[] = [
-    (_req, url) => (url.pathname === '/healthz' ? { status: 200, body: 'ok\n' } : undefined),
-    (_req, url) => (url.pathname === '/readyz' ? (grpc !== undefined && !draining ? { status: 200, body: 'ready\n' } : { status: 503, body: 'not ready\n' }) : undefined),
-    (_req, url) => (url.pathname === '/status' ? json(200, { draining, heldTotal: waker.heldTotal, ...waker.snapshot(), cache: cache.size }) : undefined),
+  const routes = [
+    ...healthRoutes({ ready: () => grpc !== undefined, draining: () => draining }),
+    metricsRoute(metrics.registry),
+    statusRoute(waker, () => ({ draining, cache: cache.size })),
+    wakeRoute(waker, config.defaultNamespace),
   ];
 
   return {
     waker,
     async start() {
       admin = await startAdminServer(config.adminAddress, routes);
-      grpc = await startGrpcServer(config.grpcAddress, handler);
+      grpc = await startGrpcServer(config.grpcAddress, handler, (server) => health.addToServer(server));
       return { grpcPort: grpc.port, adminPort: admin.port };
     },
     async stop() {
+      // 1. Tell Envoy's health checker and Kubernetes to move traffic away, but keep answering.
       draining = true;
+      for (const service of HEALTH_SERVICES) health.setStatus(service, 'NOT_SERVING');
+      logger.info({ event: 'shutdown.drain', drainDelayMs: config.drainDelayMs, heldTotal: waker.heldTotal }, 'draining: health is NOT_SERVING');
       await clock.sleep(config.drainDelayMs);
+      // 2. No new holds; held requests get the grace period to finish their wake.
+      waker.refuseNewHolds();
       const graceEnd = clock.now() + config.shutdownGraceMs;
       while (waker.heldTotal > 0 && clock.now() < graceEnd) await clock.sleep(Math.min(50, graceEnd - clock.now()));
+      // 3. Whatever is still held gets 503 + retry-after: a silent stream end would make Envoy forward it.
+      logger.info({ event: 'shutdown.release', stillHeld: waker.heldTotal }, 'answering what is still held with 503');
       waker.stop();
       await grpc?.stop(1_000);
       await admin?.close();

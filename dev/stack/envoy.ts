@@ -43,7 +43,7 @@ export async function startEnvoy(options: EnvoyOptions): Promise<EnvoyProcess> {
   const configPath = join(dir, 'envoy.json');
   const adminPath = join(dir, 'admin-address');
   writeFileSync(configPath, JSON.stringify(doc));
-  const envoyArgs = ['-c', configPath, '--admin-address-path', adminPath, '--disable-hot-restart', '--concurrency', String(options.concurrency ?? 1), '--log-level', 'warn'];
+  const envoyArgs = ['-c', configPath, '--admin-address-path', adminPath, '--disable-hot-restart', '--concurrency', String(options.concurrency ?? 1), '--log-level', 'warn', '--file-flush-interval-msec', '100'];
   const image = process.env.ENVOY_DOCKER_IMAGE;
   const child =
     image !== undefined && image !== ''

@@ -43,7 +43,7 @@ export async function startProvider(args: readonly string[], echo = false): Prom
     stats: async () => (await (await fetch(`${url}/_/stats`)).json()) as ProviderStats,
     hook: async (path, body) => {
       const res = await fetch(`${url}${path}`, { method: 'POST', body: JSON.stringify(body ?? {}), headers: { 'content-type': 'application/json' } });
-      return res.json() as Promise<unknown>;
+      return res.json();
     },
     stop: () => child.stop('SIGTERM', 5_000),
   };

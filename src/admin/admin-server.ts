@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 
 /** One admin route: returns the answer, or undefined when the path is not its own. */
-export type AdminRoute = (req: IncomingMessage, url: URL) => AdminAnswer | Promise<AdminAnswer> | undefined;
+export type AdminRoute = (req: IncomingMessage, url: URL) => AdminAnswer | undefined | Promise<AdminAnswer | undefined>;
 
 export interface AdminAnswer {
   readonly status: number;

@@ -41,8 +41,16 @@ export function continueAfterHold(result: HeldResult): Buffer {
         },
       },
     },
+    // `cold_start_ms` only on a real cold start: envoy.yaml turns it into the client's
+    // x-faas-waker-cold-start-ms header, which Envoy leaves out when the value is empty.
     dynamicMetadata: {
-      [METADATA_NAMESPACE]: { function: result.fn, cold_start: result.coldStart, wait_ms: waitMs, outcome: result.coldStart ? 'cold' : 'held' },
+      [METADATA_NAMESPACE]: {
+        function: result.fn,
+        cold_start: result.coldStart,
+        wait_ms: waitMs,
+        outcome: result.coldStart ? 'cold' : 'held',
+        ...(result.coldStart ? { cold_start_ms: waitMs } : {}),
+      },
     },
   });
 }

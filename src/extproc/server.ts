@@ -1,4 +1,4 @@
-import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { ExtProcService } from './service';
 import type { createStreamHandler } from './stream-handler';
 
@@ -8,13 +8,8 @@ export interface GrpcServer {
   stop(graceMs: number): Promise<void>;
 }
 
-export interface ExtraService {
-  readonly definition: ServiceDefinition;
-  readonly implementation: UntypedServiceImplementation;
-}
-
-/** Binds the ext_proc service (plus extras such as grpc.health.v1) on `address` (port 0 = any free one). */
-export async function startGrpcServer(address: string, handler: ReturnType<typeof createStreamHandler>, extras: readonly ExtraService[] = []): Promise<GrpcServer> {
+/** Binds the ext_proc service (and whatever `configure` adds, e.g. grpc.health.v1) on `address` (port 0 = any free one). */
+export async function startGrpcServer(address: string, handler: ReturnType<typeof createStreamHandler>, configure?: (server: Server) => void): Promise<GrpcServer> {
   const server = new Server({
     // Envoy multiplexes every request over a few HTTP/2 connections; never make it queue streams.
     'grpc.max_concurrent_streams': 1_000_000,
@@ -23,7 +18,7 @@ export async function startGrpcServer(address: string, handler: ReturnType<typeo
     'grpc.keepalive_timeout_ms': 10_000,
   });
   server.addService(ExtProcService, { process: handler });
-  for (const extra of extras) server.addService(extra.definition, extra.implementation);
+  configure?.(server);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(address, ServerCredentials.createInsecure(), (err, boundPort) => (err ? reject(err) : resolve(boundPort)));
   });

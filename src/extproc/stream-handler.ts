@@ -83,10 +83,11 @@ export function createStreamHandler(deps: StreamHandlerDeps): (call: Call) => vo
       call.write(overrideTimeout(overrideMs));
       const controller = new AbortController();
       hold = controller;
-      waker.hold(fn, controller.signal).then(
+      waker.hold(fn, controller.signal, msg.requestId).then(
         (result) => {
           if (closed) return;
           observer?.decision?.('cold');
+          deps.logger.debug({ event: 'request.released', requestId: msg.requestId, fn: fn.key, ...result }, 'held request released');
           call.write(continueAfterHold({ fn: fn.key, ...result }));
         },
         (err: unknown) => {

@@ -78,6 +78,10 @@ export class Waker {
   private readonly statusCalls = new SingleFlight<FunctionStatus>();
   private readonly limiter: HoldLimiter;
   private readonly learned = new Map<string, StartupEstimate>();
+  /** Functions the provider confirmed (bounded, oldest first out): only these get metric labels. */
+  private readonly known = new Set<string>();
+  /** Set after the drain delay: new holds are refused (503) while held ones finish. */
+  private refusing = false;
   /** Aborted on shutdown: every hold answers 503 at once, every wake stops polling. */
   private readonly stopping = new AbortController();
   private readonly random: () => number;
@@ -112,13 +116,13 @@ export class Waker {
    * FunctionNotFoundError, ProviderError/ProviderUnavailableError, WakeTimeoutError,
    * ShuttingDownError, or ClientGoneError when `signal` aborts.
    */
-  async hold(fn: FunctionRef, signal: AbortSignal): Promise<HoldResult> {
-    if (this.stopping.signal.aborted) throw new ShuttingDownError('shutting down');
+  async hold(fn: FunctionRef, signal: AbortSignal, requestId?: string): Promise<HoldResult> {
+    if (this.stopping.signal.aborted || this.refusing) throw new ShuttingDownError('shutting down');
     if (!this.limiter.tryAcquire(fn.key)) throw new QueueFullError(`${this.limiter.held(fn.key)} requests already held for ${fn.key}`);
     this.observer.heldChanged?.(fn, this.limiter.held(fn.key));
     const started = this.deps.clock.now();
     try {
-      const outcome = await this.waitForWake(fn, signal, this.options.holdTimeoutMs);
+      const outcome = await this.waitForWake(fn, signal, this.options.holdTimeoutMs, requestId);
       const result = { coldStart: outcome.scaled, waitedMs: this.deps.clock.now() - started };
       this.observer.holdFinished?.(fn, result);
       return result;
@@ -133,6 +137,16 @@ export class Waker {
     return this.waitForWake(fn, this.stopping.signal, this.options.wakeTimeoutMs);
   }
 
+  /** Refuses new holds (ShuttingDownError) but lets held requests finish: the start of a shutdown. */
+  refuseNewHolds(): void {
+    this.refusing = true;
+  }
+
+  /** Whether the provider has confirmed this function (bounds metric label cardinality). */
+  isKnown(key: string): boolean {
+    return this.known.has(key);
+  }
+
   /** Answers every held request with ShuttingDownError and stops all wakes. */
   stop(): void {
     this.stopping.abort(new ShuttingDownError('shutting down'));
@@ -140,6 +154,11 @@ export class Waker {
 
   get heldTotal(): number {
     return this.limiter.totalHeld;
+  }
+
+  /** Held requests per function key (for the held gauge). */
+  snapshotHeld(): IterableIterator<[string, number]> {
+    return this.limiter.entries();
   }
 
   snapshot(): { held: Record<string, number>; wakes: { fn: string; sinceMs: number; waiters: number }[] } {
@@ -150,8 +169,8 @@ export class Waker {
     };
   }
 
-  private waitForWake(fn: FunctionRef, signal: AbortSignal, budgetMs: number): Promise<WakeOutcome> {
-    const flight = this.wakes.get(fn.key) ?? this.startWake(fn);
+  private waitForWake(fn: FunctionRef, signal: AbortSignal, budgetMs: number, requestId?: string): Promise<WakeOutcome> {
+    const flight = this.wakes.get(fn.key) ?? this.startWake(fn, requestId);
     return new Promise<WakeOutcome>((resolve, reject) => {
       const timer = new AbortController();
       const finish = (): void => {
@@ -178,15 +197,16 @@ export class Waker {
     });
   }
 
-  private startWake(fn: FunctionRef): WakeFlight {
+  private startWake(fn: FunctionRef, requestId: string | undefined): WakeFlight {
     const flight: WakeFlight = { fn, startedAtMs: this.deps.clock.now(), waiters: new Set() };
     this.wakes.set(fn.key, flight);
-    const log = this.deps.logger.child({ fn: fn.key });
+    // The request that started the wake names it in every wake line, so logs can be joined.
+    const log = this.deps.logger.child(requestId === undefined ? { fn: fn.key } : { fn: fn.key, requestId });
     log.info({ event: 'wake.start' }, 'waking function');
     this.runWake(fn).then(
       (outcome) => {
         this.wakes.delete(fn.key);
-        log.info({ event: 'wake.ready', waitedMs: Math.round(this.deps.clock.now() - flight.startedAtMs), scaled: outcome.scaled }, 'function ready');
+        log.info({ event: 'wake.ready', waitedMs: Math.round(this.deps.clock.now() - flight.startedAtMs), scaled: outcome.scaled, waiters: flight.waiters.size }, 'function ready');
         this.observer.wakeReady?.(fn, outcome);
         // Released in one pass, in the same tick: nothing else runs between the first and the last.
         for (const waiter of [...flight.waiters]) waiter.resolve(outcome);
@@ -258,7 +278,9 @@ export class Waker {
   private fetchStatus(fn: FunctionRef): Promise<FunctionStatus> {
     return this.statusCalls.run(fn.key, async () => {
       try {
-        return await this.deps.provider.getStatus(fn);
+        const status = await this.deps.provider.getStatus(fn);
+        this.markKnown(fn.key);
+        return status;
       } catch (err) {
         if (err instanceof FunctionNotFoundError) this.deps.cache.setNotFound(fn.key, this.deps.clock.now());
         throw err;
@@ -278,6 +300,15 @@ export class Waker {
         this.deps.logger.warn({ event: 'refresh.failed', fn: fn.key, err: errorMessage(err) }, 'background refresh failed');
       },
     );
+  }
+
+  private markKnown(key: string): void {
+    if (this.known.has(key)) return;
+    this.known.add(key);
+    if (this.known.size > this.options.maxLearned) {
+      const oldest = this.known.values().next();
+      if (oldest.done !== true) this.known.delete(oldest.value);
+    }
   }
 
   private remember(key: string, startupMs: number): void {

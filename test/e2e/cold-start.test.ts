@@ -69,7 +69,7 @@ test('warm requests within the cache TTL make no provider calls', async () => {
   for (let i = 0; i < 50; i++) {
     const res = await get(stack.url('/function/warm'));
     expect(res.status).toBe(200);
-    expect(JSON.parse(res.text).headers['x-faas-waker-cold-start']).toBeUndefined();
+    expect((JSON.parse(res.text) as { headers: Record<string, string> }).headers['x-faas-waker-cold-start']).toBeUndefined();
   }
   const after = await stack.provider.stats();
   expect(after.totals.statusCalls).toBe(before.totals.statusCalls);

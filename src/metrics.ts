@@ -1,0 +1,101 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Decision, StreamObserver } from './extproc/stream-handler';
+import type { ProviderCallObserver } from './provider/provider-client';
+import type { FunctionRef } from './routing/function-ref';
+import type { WakerObserver } from './waker/waker-observer';
+
+/** Seconds; from a warm-ish 10 ms to the longest hold we expect (5 minutes). */
+export const WAIT_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300];
+const PROVIDER_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+export interface HeldSource {
+  /** Whether the provider confirmed this function: only then does it get its own label. */
+  isKnown(key: string): boolean;
+  snapshotHeld(): Iterable<[string, number]>;
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** Where the held gauge reads from at scrape time (the waker, built after the metrics). */
+  trackHeld(source: HeldSource): void;
+  readonly stream: StreamObserver;
+  readonly waker: WakerObserver;
+  readonly provider: ProviderCallObserver;
+}
+
+/**
+ * Prometheus metrics on a registry of our own (no global state). Label cardinality stays bounded:
+ * a `function` label is only ever written for functions the provider confirmed (`isKnown`), so
+ * random names sent by an attacker create no series.
+ */
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  let heldSource: HeldSource | undefined;
+  collectDefaultMetrics({ register: registry });
+  const streamsTotal = new Counter({ name: 'faas_waker_streams_total', help: 'ext_proc streams opened by Envoy', registers: [registry] });
+  const streamsActive = new Gauge({ name: 'faas_waker_streams_active', help: 'ext_proc streams open now', registers: [registry] });
+  const decisions = new Counter({ name: 'faas_waker_decisions_total', help: 'Answers to request headers by outcome (pass, warm, cold, rejected) and HTTP code of rejections', labelNames: ['outcome', 'code'], registers: [registry] });
+  new Gauge({
+    name: 'faas_waker_held_requests',
+    help: 'Requests held now, by function (functions not yet confirmed by the provider count as "other")',
+    labelNames: ['function'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      let other = 0;
+      for (const [key, held] of heldSource?.snapshotHeld() ?? []) {
+        if (heldSource?.isKnown(key) === true) this.set({ function: key }, held);
+        else other += held;
+      }
+      this.set({ function: 'other' }, other);
+    },
+  });
+  const coldStarts = new Counter({ name: 'faas_waker_cold_starts_total', help: 'Wakes that scaled a function up from zero', labelNames: ['function'], registers: [registry] });
+  const coldWait = new Histogram({ name: 'faas_waker_cold_start_wait_seconds', help: 'Time a request was held for a cold start', buckets: WAIT_BUCKETS, registers: [registry] });
+  const holdWait = new Histogram({ name: 'faas_waker_hold_wait_seconds', help: 'Time any held request waited (cold or not), by result', labelNames: ['cold_start'], buckets: WAIT_BUCKETS, registers: [registry] });
+  const providerRequests = new Counter({ name: 'faas_waker_provider_requests_total', help: 'Provider API calls by call (status, scale) and status class (2xx, 4xx, 5xx, error)', labelNames: ['call', 'status'], registers: [registry] });
+  const providerDuration = new Histogram({ name: 'faas_waker_provider_request_duration_seconds', help: 'Provider API call duration', labelNames: ['call'], buckets: PROVIDER_BUCKETS, registers: [registry] });
+  const cacheLookups = new Counter({ name: 'faas_waker_cache_lookups_total', help: 'Readiness cache lookups by result', labelNames: ['result'], registers: [registry] });
+
+  // Children bound once: the warm path pays an increment, not a label lookup.
+  const hit = cacheLookups.labels('hit');
+  const miss = cacheLookups.labels('miss');
+  const decided: Record<Exclude<Decision, 'rejected'>, { inc(): void }> = {
+    pass: decisions.labels('pass', ''),
+    warm: decisions.labels('warm', ''),
+    cold: decisions.labels('cold', ''),
+  };
+
+  return {
+    registry,
+    trackHeld: (source) => {
+      heldSource = source;
+    },
+    stream: {
+      streamOpened: () => {
+        streamsTotal.inc();
+        streamsActive.inc();
+      },
+      streamClosed: () => streamsActive.dec(),
+      decision: (outcome, status) => {
+        if (outcome === 'rejected') decisions.inc({ outcome, code: String(status ?? 0) });
+        else decided[outcome].inc();
+      },
+    },
+    waker: {
+      cacheLookup: (isHit) => (isHit ? hit : miss).inc(),
+      wakeReady: (fn: FunctionRef, result) => {
+        if (result.scaled) coldStarts.inc({ function: fn.key });
+      },
+      holdFinished: (_fn, result) => {
+        const seconds = result.waitedMs / 1000;
+        if (result.coldStart) coldWait.observe(seconds);
+        holdWait.observe({ cold_start: String(result.coldStart) }, seconds);
+      },
+    },
+    provider: (call, status, durationMs) => {
+      providerRequests.inc({ call, status });
+      providerDuration.observe({ call }, durationMs / 1000);
+    },
+  };
+}
