@@ -1,6 +1,6 @@
 /** Three projects: unit (no sockets, fake clock), integration (real gRPC server, fake provider over
  * loopback), e2e (the real Envoy binary, the local provider, faas-waker as a child process). */
-const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }];
+const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json' }];
 const base = { testEnvironment: 'node', transform: { '^.+\\.ts$': tsJest }, moduleFileExtensions: ['ts', 'js', 'json'] };
 
 module.exports = {

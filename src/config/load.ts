@@ -38,8 +38,14 @@ export function loadConfig(sources: ConfigSources): ParsedCommand {
   const values: Partial<Record<keyof Settings, unknown>> = {};
   for (const spec of SETTINGS) {
     const fromFlag = spec.flag === undefined ? undefined : flags[spec.flag];
-    const text = typeof fromFlag === 'string' ? fromFlag : (sources.env[spec.env] ?? spec.defaultText);
-    if (text === undefined || text === '') {
+    const fromEnv = sources.env[spec.env];
+    // An empty env var means "not set" (common in templated manifests); an empty flag is a mistake.
+    if (fromFlag === '') {
+      problems.push(`--${spec.flag ?? ''}: empty value`);
+      continue;
+    }
+    const text = typeof fromFlag === 'string' ? fromFlag : fromEnv === undefined || fromEnv === '' ? spec.defaultText : fromEnv;
+    if (text === undefined) {
       if (spec.required === true) problems.push(`${spec.env} (--${spec.flag ?? ''}): required`);
       continue;
     }

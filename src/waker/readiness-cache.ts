@@ -67,6 +67,8 @@ function boundedStore(ttlMs: number, maxKeys: number): NodeCache {
 /** A full store refuses new keys (node-cache throws ECACHEFULL); then we simply do not cache. */
 function trySet(store: NodeCache, key: string, value: CachedState): void {
   try {
+    // node-cache counts an existing key against maxKeys too: replace, so a full store can still refresh.
+    if (store.has(key)) store.del(key);
     store.set(key, value);
   } catch {
     // Full: the answer is still correct, only not remembered.

@@ -170,6 +170,9 @@ export class Waker {
   }
 
   private waitForWake(fn: FunctionRef, signal: AbortSignal, budgetMs: number, requestId?: string): Promise<WakeOutcome> {
+    // Checked before joining or starting a wake: a gone client or a stopped waker costs no provider call.
+    if (this.stopping.signal.aborted) return Promise.reject(new ShuttingDownError('shutting down'));
+    if (signal.aborted) return Promise.reject(new ClientGoneError(`client went away before ${fn.key} was woken`));
     const flight = this.wakes.get(fn.key) ?? this.startWake(fn, requestId);
     return new Promise<WakeOutcome>((resolve, reject) => {
       const timer = new AbortController();
@@ -185,8 +188,6 @@ export class Waker {
       };
       const onGone = (): void => waiter.reject(new ClientGoneError(`client went away while ${fn.key} was waking`));
       const onStop = (): void => waiter.reject(new ShuttingDownError('shutting down'));
-      if (signal.aborted) return onGone();
-      if (this.stopping.signal.aborted) return onStop();
       flight.waiters.add(waiter);
       signal.addEventListener('abort', onGone, { once: true });
       this.stopping.signal.addEventListener('abort', onStop, { once: true });

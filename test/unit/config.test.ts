@@ -58,8 +58,22 @@ describe('loadConfig defaults', () => {
     expect(problemsOf({ env: {} })).toEqual(['WAKER_PROVIDER_URL (--provider-url): required']);
   });
 
-  test('an empty env value counts as unset', () => {
-    expect(run({ env: { ...URL_ENV, WAKER_HOLD_TIMEOUT: '' } }).holdTimeoutMs).toBe(60_000);
+  // An empty variable (`WAKER_HOLD_TIMEOUT=` in a manifest) must mean "unset", never "no value at all".
+  test.each(['WAKER_HOLD_TIMEOUT', 'WAKER_LOG_LEVEL', 'WAKER_MAX_HELD_PER_FUNCTION'])('empty %s falls back to its default', (name) => {
+    const config = run({ env: { ...URL_ENV, [name]: '' } });
+    const defaults = run({});
+    expect([config.holdTimeoutMs, config.logLevel, config.maxHeldPerFunction]).toEqual([defaults.holdTimeoutMs, defaults.logLevel, defaults.maxHeldPerFunction]);
+  });
+
+  test('an empty flag value is refused or defaulted, never left undefined', () => {
+    let holdTimeoutMs: number | undefined;
+    try {
+      holdTimeoutMs = run({ argv: ['--hold-timeout='] }).holdTimeoutMs;
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      return;
+    }
+    expect(holdTimeoutMs).toBe(60_000);
   });
 
   test('a trailing slash is dropped from the provider URL', () => {
