@@ -113,7 +113,7 @@ function resolveCredentials(s: Settings, readFile: (path: string) => string, pro
 /** What the startup log line shows: every setting, secrets replaced by whether they are set. */
 export function describeConfig(config: Config): Record<string, unknown> {
   const { providerAuth, ...rest } = config;
-  return { ...rest, providerAuth: providerAuth === undefined ? 'none' : 'basic (user and password set)' };
+  return { ...rest, providerAuthMode: providerAuth === undefined ? 'none' : 'basic' };
 }
 
 export function helpText(): string {

@@ -4,6 +4,7 @@ import {
   errorMessage,
   FunctionNotFoundError,
   HoldTimeoutError,
+  ProviderError,
   QueueFullError,
   ShuttingDownError,
   WakeError,
@@ -298,7 +299,8 @@ export class Waker {
       },
       (err: unknown) => {
         // Not cached: the entry simply expires at its TTL, and the next miss takes the cold path.
-        this.deps.logger.warn({ event: 'refresh.failed', fn: fn.key, err: errorMessage(err) }, 'background refresh failed');
+        const providerStatus = err instanceof ProviderError ? err.status : undefined;
+        this.deps.logger.warn({ event: 'refresh.failed', fn: fn.key, providerStatus, err: errorMessage(err) }, 'background refresh failed');
       },
     );
   }
@@ -324,7 +326,12 @@ export class Waker {
 }
 
 function logWakeFailure(log: Logger, err: unknown, waitedMs: number): void {
-  const fields = { waitedMs: Math.round(waitedMs), code: err instanceof WakeError ? err.code : 'INTERNAL', err: errorMessage(err) };
+  const fields = {
+    waitedMs: Math.round(waitedMs),
+    code: err instanceof WakeError ? err.code : 'INTERNAL',
+    ...(err instanceof ProviderError && err.status !== undefined ? { providerStatus: err.status } : {}),
+    err: errorMessage(err),
+  };
   if (err instanceof WakeTimeoutError) log.warn({ event: 'wake.timeout', ...fields }, 'function did not become ready');
   else if (err instanceof FunctionNotFoundError) log.info({ event: 'wake.failed', ...fields }, 'function unknown to the provider');
   else if (err instanceof ShuttingDownError) log.info({ event: 'wake.failed', ...fields }, 'wake stopped by shutdown');

@@ -159,3 +159,19 @@ test('a client that disconnects while held releases its waiter; the others still
   expect(replies.map((r) => r.status)).toEqual([200, 200, 200]);
   expect((await status()).heldTotal).toBe(0);
 });
+
+test('logs: config without secrets, wake lines with the request id, nothing per warm request', async () => {
+  const config = stack.waker.logs().find((l) => l.event === 'config');
+  expect(JSON.stringify(config)).not.toContain('s3cret');
+  expect(JSON.stringify(config)).toContain('"providerAuthMode":"basic"');
+  const res = await get(stack.url('/function/logged'), { 'x-request-id': 'rid-cold-1' });
+  expect(res.status).toBe(404); // unknown to the provider: the wake still logs start and failure
+  await get(stack.url('/function/hello'), { 'x-request-id': 'rid-cold-2' });
+  const linesBefore = stack.waker.child.lines.length;
+  for (let i = 0; i < 20; i++) await get(stack.url('/function/hello'), { 'x-request-id': `rid-warm-${i}` });
+  await new Promise((r) => setTimeout(r, 100));
+  expect(stack.waker.child.lines.slice(linesBefore)).toEqual([]);
+  const wakeLines = stack.waker.logs().filter((l) => l.requestId === 'rid-cold-1');
+  expect(wakeLines.map((l) => l.event)).toEqual(expect.arrayContaining(['wake.start', 'wake.failed']));
+  expect(wakeLines.every((l) => l.fn === 'logged.openfaas-fn')).toBe(true);
+});

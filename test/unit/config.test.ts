@@ -209,8 +209,8 @@ describe('provider credentials', () => {
     const config = run({ env: { ...URL_ENV, WAKER_PROVIDER_USER: 'admin', WAKER_PROVIDER_PASSWORD: 'hunter2-very-secret' } });
     const described = describeConfig(config);
     expect(JSON.stringify(described)).not.toContain('hunter2-very-secret');
-    expect(described.providerAuth).toBe('basic (user and password set)');
-    expect(describeConfig(run({})).providerAuth).toBe('none');
+    expect(described.providerAuthMode).toBe('basic');
+    expect(describeConfig(run({})).providerAuthMode).toBe('none');
   });
 });
 
