@@ -18,6 +18,8 @@ export interface AppDeps {
   readonly clock?: Clock;
   /** For tests: an undici dispatcher instead of a real pool. */
   readonly dispatcher?: Dispatcher;
+  /** Shown in faas_waker_build_info. */
+  readonly version?: string;
 }
 
 export interface App {
@@ -34,7 +36,7 @@ const HEALTH_SERVICES = ['', 'envoy.service.ext_proc.v3.ExternalProcessor'];
 export function buildApp(deps: AppDeps): App {
   const { config, logger } = deps;
   const clock = deps.clock ?? systemClock;
-  const metrics = createMetrics();
+  const metrics = createMetrics(deps.version ?? 'unknown');
   const provider = createProviderClient({
     baseUrl: config.providerUrl,
     timeoutMs: config.providerTimeoutMs,

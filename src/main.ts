@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { buildApp } from './app';
 import { ConfigError, describeConfig, helpText, loadConfig } from './config/load';
 import { createLogger } from './logging';
@@ -21,10 +23,11 @@ async function main(): Promise<void> {
   }
   const { config } = parsed;
   const logger = createLogger(config.logLevel);
-  const app = buildApp({ config, logger });
+  const version = packageVersion();
+  const app = buildApp({ config, logger, version });
   const ports = await app.start();
   logger.info({ event: 'config', config: describeConfig(config) }, 'configuration');
-  logger.info({ event: 'ready', grpcPort: ports.grpcPort, adminPort: ports.adminPort }, 'faas-waker ready');
+  logger.info({ event: 'ready', version, node: process.version, grpcPort: ports.grpcPort, adminPort: ports.adminPort }, 'faas-waker ready');
 
   let stopping = false;
   const onSignal = (signal: string): void => {
@@ -45,6 +48,14 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
+}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }
 
 main().catch((err: unknown) => {

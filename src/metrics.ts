@@ -28,8 +28,9 @@ export interface Metrics {
  * a `function` label is only ever written for functions the provider confirmed (`isKnown`), so
  * random names sent by an attacker create no series.
  */
-export function createMetrics(): Metrics {
+export function createMetrics(version: string): Metrics {
   const registry = new Registry();
+  new Gauge({ name: 'faas_waker_build_info', help: 'Always 1; labels say which build runs', labelNames: ['version', 'node'], registers: [registry] }).set({ version, node: process.version }, 1);
   let heldSource: HeldSource | undefined;
   collectDefaultMetrics({ register: registry });
   const streamsTotal = new Counter({ name: 'faas_waker_streams_total', help: 'ext_proc streams opened by Envoy', registers: [registry] });
@@ -50,7 +51,7 @@ export function createMetrics(): Metrics {
       this.set({ function: 'other' }, other);
     },
   });
-  const coldStarts = new Counter({ name: 'faas_waker_cold_starts_total', help: 'Wakes that scaled a function up from zero', labelNames: ['function'], registers: [registry] });
+  const coldStarts = new Counter({ name: 'faas_waker_cold_starts_total', help: 'Wakes that found a function with no ready replica and waited for it (per faas-waker replica)', labelNames: ['function'], registers: [registry] });
   const coldWait = new Histogram({ name: 'faas_waker_cold_start_wait_seconds', help: 'Time a request was held for a cold start', buckets: WAIT_BUCKETS, registers: [registry] });
   const holdWait = new Histogram({ name: 'faas_waker_hold_wait_seconds', help: 'Time any held request waited (cold or not), by result', labelNames: ['cold_start'], buckets: WAIT_BUCKETS, registers: [registry] });
   const providerRequests = new Counter({ name: 'faas_waker_provider_requests_total', help: 'Provider API calls by call (status, scale) and status class (2xx, 4xx, 5xx, error)', labelNames: ['call', 'status'], registers: [registry] });
@@ -85,7 +86,7 @@ export function createMetrics(): Metrics {
     waker: {
       cacheLookup: (isHit) => (isHit ? hit : miss).inc(),
       wakeReady: (fn: FunctionRef, result) => {
-        if (result.scaled) coldStarts.inc({ function: fn.key });
+        if (result.coldStart) coldStarts.inc({ function: fn.key });
       },
       holdFinished: (_fn, result) => {
         const seconds = result.waitedMs / 1000;

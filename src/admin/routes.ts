@@ -45,7 +45,7 @@ export function wakeRoute(waker: Waker, defaultNamespace: string): AdminRoute {
     }
     try {
       const outcome = await wake;
-      return json(200, { function: fn.key, status: 'ready', scaled: outcome.scaled, startupMs: Math.round(outcome.startupMs) });
+      return json(200, { function: fn.key, status: 'ready', coldStart: outcome.coldStart, scaled: outcome.scaled, startupMs: Math.round(outcome.startupMs) });
     } catch (err) {
       const answer = toHttpAnswer(err);
       return json(answer.status, { function: fn.key, status: 'failed', error: answer.body.trim() });

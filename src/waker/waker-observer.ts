@@ -4,6 +4,6 @@ import type { FunctionRef } from '../routing/function-ref';
 export interface WakerObserver {
   cacheLookup?(hit: boolean): void;
   heldChanged?(fn: FunctionRef, held: number): void;
-  wakeReady?(fn: FunctionRef, result: { scaled: boolean; startupMs: number }): void;
+  wakeReady?(fn: FunctionRef, result: { coldStart: boolean; scaled: boolean; startupMs: number }): void;
   holdFinished?(fn: FunctionRef, result: { coldStart: boolean; waitedMs: number }): void;
 }

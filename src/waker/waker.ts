@@ -42,9 +42,13 @@ export interface WakerDeps {
 
 export type Lookup = 'ready' | 'not-found' | 'miss';
 
-/** What one wake found: whether it had to scale the function up, and how long that took. */
+/** What one wake found. */
 export interface WakeOutcome {
+  /** The function had no ready replica when the wake began: requests really waited for a start. */
+  readonly coldStart: boolean;
+  /** This wake sent the scale call (another replica or an autoscaler may have sent it instead). */
   readonly scaled: boolean;
+  /** From the scale call (or the wake's start) to readiness; 0 when it was already ready. */
   readonly startupMs: number;
 }
 
@@ -124,7 +128,7 @@ export class Waker {
     const started = this.deps.clock.now();
     try {
       const outcome = await this.waitForWake(fn, signal, this.options.holdTimeoutMs, requestId);
-      const result = { coldStart: outcome.scaled, waitedMs: this.deps.clock.now() - started };
+      const result = { coldStart: outcome.coldStart, waitedMs: this.deps.clock.now() - started };
       this.observer.holdFinished?.(fn, result);
       return result;
     } finally {
@@ -208,7 +212,7 @@ export class Waker {
     this.runWake(fn).then(
       (outcome) => {
         this.wakes.delete(fn.key);
-        log.info({ event: 'wake.ready', waitedMs: Math.round(this.deps.clock.now() - flight.startedAtMs), scaled: outcome.scaled, waiters: flight.waiters.size }, 'function ready');
+        log.info({ event: 'wake.ready', waitedMs: Math.round(this.deps.clock.now() - flight.startedAtMs), coldStart: outcome.coldStart, scaled: outcome.scaled, waiters: flight.waiters.size }, 'function ready');
         this.observer.wakeReady?.(fn, outcome);
         // Released in one pass, in the same tick: nothing else runs between the first and the last.
         for (const waiter of [...flight.waiters]) waiter.resolve(outcome);
@@ -228,7 +232,7 @@ export class Waker {
     const startedAt = clock.now();
     const deadline = startedAt + this.options.wakeTimeoutMs;
     let status = await this.fetchStatus(fn);
-    if (status.availableReplicas > 0) return this.ready(fn, { scaled: false, startupMs: 0 });
+    if (status.availableReplicas > 0) return this.ready(fn, { coldStart: false, scaled: false, startupMs: 0 });
     let scaledAt: number | undefined;
     let lastScaleAt = -Infinity;
     if (status.replicas === 0) {
@@ -261,7 +265,7 @@ export class Waker {
       if (status.availableReplicas > 0) {
         const startupMs = clock.now() - (scaledAt ?? startedAt);
         if (scaledAt !== undefined) this.remember(fn.key, startupMs);
-        return this.ready(fn, { scaled: scaledAt !== undefined, startupMs });
+        return this.ready(fn, { coldStart: true, scaled: scaledAt !== undefined, startupMs });
       }
       if (status.replicas === 0 && clock.now() - lastScaleAt >= RESCALE_AFTER_MS) {
         await this.deps.provider.scale(fn, status.minScale);

@@ -92,7 +92,7 @@ describe('Waker: cold path (hold)', () => {
     await h.at(329);
     expect(held.state).toBe('pending');
     await h.at(330);
-    expect(held.value).toEqual({ coldStart: false, waitedMs: 330 });
+    expect(held.value).toEqual({ coldStart: true, waitedMs: 330 });
     expect([h.provider.statusCallCount(), h.provider.scaleCallCount()]).toEqual([6, 0]);
   });
 
@@ -133,7 +133,7 @@ describe('Waker: cold path (hold)', () => {
     const held = track(h.waker.hold(HELLO, never()));
     const excess = track(h.waker.hold(HELLO, never()));
     await h.at(520);
-    expect(warm.value).toEqual({ scaled: true, startupMs: 520 });
+    expect(warm.value).toEqual({ coldStart: true, scaled: true, startupMs: 520 });
     expect(held.value).toEqual({ coldStart: true, waitedMs: 510 });
     expect(excess.state).toBe('rejected');
     expect(h.provider.scaleCallCount()).toBe(1);
