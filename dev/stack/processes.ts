@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { jsonLine, startChild, type Child } from './child';
+import type { ProviderStats } from '../provider/provider';
 import { repoRoot } from './repo';
 
 export interface ProviderProcess {
@@ -9,23 +10,6 @@ export interface ProviderProcess {
   stats(): Promise<ProviderStats>;
   hook(path: string, body?: unknown): Promise<unknown>;
   stop(): Promise<number | null>;
-}
-
-export interface FunctionStats {
-  statusCalls: number;
-  scaleCalls: number;
-  replicas: number;
-  availableReplicas: number;
-  readyAtMs: number | null;
-  scaleRequestedAtMs: number | null;
-}
-
-export interface ProviderStats {
-  functions: Record<string, FunctionStats>;
-  totals: { statusCalls: number; scaleCalls: number; unknownStatusCalls: number };
-  lastAuthorization: string | null;
-  lastScaleBody: Record<string, unknown> | null;
-  lastStatusQuery: { name: string; namespace: string | null } | null;
 }
 
 /** Starts the local provider (dev/provider, compiled to build/) as a real process on an ephemeral port. */

@@ -12,31 +12,12 @@ import { OVERRIDE_MARGIN_MS } from '../../src/config/load';
 import { parseDuration, parsePrefixes } from '../../src/config/parse';
 import { SETTINGS } from '../../src/config/settings';
 import { METADATA_NAMESPACE } from '../../src/extproc/responses';
+import { list, obj, str, type Obj } from '../support/yaml-access';
 
 const repoRoot = join(__dirname, '..', '..');
 const K8S_DIR = join(repoRoot, 'deploy', 'kubernetes');
 const EG_DIR = join(repoRoot, 'deploy', 'envoy-gateway');
 
-type Obj = Record<string, unknown>;
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function obj(v: unknown, what: string): Obj {
-  if (!isObj(v)) throw new Error(`${what}: expected a mapping, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function list(v: unknown, what: string): unknown[] {
-  if (!Array.isArray(v)) throw new Error(`${what}: expected a list, got ${JSON.stringify(v)}`);
-  return v as unknown[];
-}
-
-function str(v: unknown, what: string): string {
-  if (typeof v !== 'string') throw new Error(`${what}: expected a string, got ${JSON.stringify(v)}`);
-  return v;
-}
 
 function num(v: unknown, what: string): number {
   if (typeof v !== 'number') throw new Error(`${what}: expected a number, got ${JSON.stringify(v)}`);

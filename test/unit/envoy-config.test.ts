@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { list, obj, type Obj } from '../support/yaml-access';
 
 const repoRoot = join(__dirname, '..', '..');
 const ENVOY_DIR = join(repoRoot, 'envoy');
@@ -21,21 +22,6 @@ const LONGEST_HOLD_MS = 120_000;
 const WARM_PATH_BUDGET_MS = 2_000;
 const MIN_EXT_PROC_STREAMS = 100_000;
 
-type Obj = Record<string, unknown>;
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function obj(v: unknown, what: string): Obj {
-  if (!isObj(v)) throw new Error(`${what}: expected a mapping, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function list(v: unknown, what: string): unknown[] {
-  if (!Array.isArray(v)) throw new Error(`${what}: expected a list, got ${JSON.stringify(v)}`);
-  return v as unknown[];
-}
 
 /** Follows mapping keys (a dotted path, or a list when keys contain dots), failing with the path if one is missing. */
 function at(v: unknown, path: string | readonly string[]): unknown {
