@@ -1,0 +1,175 @@
+/**
+ * `npm run bench [-- --quick] [-- --only warm,cold,held]`: faas-waker against Envoy alone, on this
+ * machine, with the real Envoy, the local provider and real function processes (loopback only).
+ * Prints a table, writes bench/results/<date>.json and latest.json, and refreshes the table in
+ * bench/README.md. Every process it starts is stopped at the end, on error, and on SIGINT/SIGTERM.
+ */
+import { existsSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { repoRoot } from '../dev/stack/repo';
+import { runCold, type ColdResult } from './cold';
+import { createDriver } from './driver';
+import { envoyVersion } from './envoy-config';
+import { runHeld, type HeldResult } from './held';
+import { cpuClock, machineTicks } from './procfs';
+import { FULL, QUICK } from './profile';
+import { renderTable, updateReadme, worstNoise, writeResults, type Results } from './report';
+import { createScope } from './scope';
+import { runWarm, type WarmResult } from './warm';
+
+const SCENARIOS = ['warm', 'cold', 'held'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+const NOTES = [
+  'All processes share the same cores: the load generator (one Node process) competes with Envoy, faas-waker and the upstream for CPU, so saturation figures are those of the whole box, not of Envoy or faas-waker alone.',
+  'Warm path: both Envoys run at once (--concurrency 1 each) in front of the same upstream (the demo function process reached directly); runs alternate A/B order to cancel drift.',
+  'Cold paths go through the local provider, which proxies every function request to a child process over loopback.',
+  'Wake overhead compares two clocks of the same machine (performance.timeOrigin + performance.now() in the provider and in the load generator).',
+];
+
+function log(line: string): void {
+  process.stderr.write(`[bench] ${line}\n`);
+}
+
+function parseScenarios(only: string | undefined): Scenario[] {
+  if (only === undefined) return [...SCENARIOS];
+  const wanted = only.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const bad = wanted.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
+  if (bad.length > 0) throw new Error(`--only: unknown scenario(s) ${bad.join(', ')}; choose from ${SCENARIOS.join(', ')}`);
+  return wanted as Scenario[];
+}
+
+function openFilesLimit(): string {
+  const out = spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' });
+  return out.stdout.trim();
+}
+
+/** % of all cores busy over `ms` (a quick look at other work on the machine before we start). */
+async function machineBusyPct(ms: number): Promise<number> {
+  const a = machineTicks();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const b = machineTicks();
+  const total = b.total - a.total;
+  return total > 0 ? Math.round((1000 * (b.busy - a.busy)) / total) / 10 : 0;
+}
+
+function renameNoise(n: { pct: number | null; where: string | null }): { max_others_pct: number | null; max_others_in: string | null } {
+  return { max_others_pct: n.pct, max_others_in: n.where };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } } });
+  if (values.help === true) {
+    process.stdout.write('usage: npm run bench [-- --quick] [-- --only warm,cold,held]\n');
+    return;
+  }
+  const profile = values.quick === true ? QUICK : FULL;
+  const scenarios = parseScenarios(values.only);
+  const root = repoRoot();
+  for (const file of ['dist/main.js', 'build/dev/provider/main.js', 'build/dev/function/main.js', 'build/bench/loadgen.js']) {
+    if (!existsSync(join(root, file))) throw new Error(`${file} is missing: run \`npm run bench\` (it builds everything) or both tsc builds`);
+  }
+
+  const scope = createScope();
+  // An object, not a `let`: the signal handler sets it, and the catch below must see it.
+  const interrupted: { stop: Promise<never> | null } = { stop: null };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    // A terminal's Ctrl-C reaches this process twice (directly and forwarded by scripts/bench.mjs):
+    // the first one starts the clean stop, later ones are ignored, and a watchdog bounds the stop.
+    if (interrupted.stop !== null) return;
+    log(`${signal}: stopping every process`);
+    setTimeout(() => process.exit(1), 30_000).unref(); // 'exit' still SIGKILLs every child (dev/stack/child.ts)
+    interrupted.stop = scope.closeAll().then(
+      () => process.exit(signal === 'SIGINT' ? 130 : 143),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const started = performance.now();
+  const busyBefore = await machineBusyPct(2_000);
+  const envoy = envoyVersion();
+  const driver = createDriver(scope, cpuClock());
+  const readyTtlMs = 1_000;
+  const settings: Record<string, Record<string, string>> = {
+    warm: { WAKER_LOG_LEVEL: 'info' },
+    cold: { WAKER_LOG_LEVEL: 'info', WAKER_READY_TTL: `${readyTtlMs}ms`, WAKER_HOLD_TIMEOUT: '60s', WAKER_MAX_HELD_PER_FUNCTION: String(Math.max(1000, ...profile.cold.sizes)) },
+    held: { WAKER_LOG_LEVEL: 'info', WAKER_HOLD_TIMEOUT: '60s', WAKER_MAX_HELD_PER_FUNCTION: '1000', WAKER_MAX_HELD_TOTAL: '20000' },
+  };
+  log(`profile ${profile.name}, scenarios ${scenarios.join(', ')}, Envoy ${envoy.version}, ${cpus().length} cores, machine ${busyBefore}% busy before start`);
+
+  let warm: WarmResult | null = null;
+  let cold: ColdResult | null = null;
+  let held: HeldResult | null = null;
+  try {
+    for (const scenario of scenarios) {
+      const t0 = performance.now();
+      log(`${scenario}: start`);
+      try {
+        if (scenario === 'warm') warm = await runWarm(profile.warm, settings.warm ?? {}, driver, scope, log);
+        if (scenario === 'cold') cold = await runCold(profile.cold, profile.many, settings.cold ?? {}, readyTtlMs, driver, scope, log);
+        if (scenario === 'held') held = await runHeld(profile.held, settings.held ?? {}, driver, scope, log);
+      } finally {
+        await scope.closeAll();
+      }
+      log(`${scenario}: done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  } catch (err) {
+    // Interrupted: the scenario failed because its processes were stopped; finish the stop, quietly.
+    if (interrupted.stop !== null) await interrupted.stop;
+    throw err;
+  } finally {
+    await scope.closeAll();
+  }
+
+  const cpuList = cpus();
+  const results: Results = {
+    schema: 1,
+    date: new Date().toISOString(),
+    profile: profile.name,
+    scenarios,
+    machine: {
+      cores: cpuList.length,
+      cpu_model: cpuList[0]?.model.trim() ?? 'unknown',
+      memory_gb: Math.round(totalmem() / 2 ** 30),
+      platform: `${process.platform} ${process.arch}`,
+      node: process.version,
+      open_files_limit: openFilesLimit(),
+    },
+    envoy: { version: envoy.version, raw: envoy.raw, concurrency: 1 },
+    settings: Object.fromEntries(Object.entries(settings).filter(([k]) => (scenarios as string[]).includes(k))),
+    duration_s: Math.round((performance.now() - started) / 100) / 10,
+    warm,
+    cold_burst: cold?.bursts ?? null,
+    cold_settings: cold?.settings ?? null,
+    many_functions: cold?.many ?? null,
+    held,
+    noise: { busy_before_pct: busyBefore, ...renameNoise(worstNoise({ warm, cold_burst: cold?.bursts ?? null, many_functions: cold?.many ?? null, held })) },
+    notes: NOTES,
+  };
+  const table = renderTable(results);
+  process.stdout.write(`\n${table}\n\n`);
+  const dir = join(root, 'bench', 'results');
+  if (scenarios.length === SCENARIOS.length) {
+    const files = writeResults(dir, results);
+    const readme = join(root, 'bench', 'README.md');
+    const updated = updateReadme(readme, table);
+    log(`wrote ${files.map((f) => f.slice(root.length + 1)).join(', ')}${updated ? ' and the table in bench/README.md' : ' (bench/README.md has no results markers: table not inserted)'}`);
+  } else {
+    const files = writeResults(join(dir, 'partial'), results);
+    log(`partial run (--only): wrote ${files.map((f) => f.slice(root.length + 1)).join(', ')}; latest.json and README untouched`);
+  }
+  log(`total ${results.duration_s} s`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,70 @@
+/** How much each scenario does: `--quick` (smoke run, < 3 min) or the full run (bounded, < 15 min). */
+
+export interface WarmProfile {
+  /** Open-loop rates, requests per second. */
+  readonly rates: readonly number[];
+  readonly warmupMs: number;
+  readonly durationMs: number;
+  /** Runs per rate and config, alternating A/B order to cancel drift. */
+  readonly repeats: number;
+  readonly saturation: { readonly connections: number; readonly warmupMs: number; readonly durationMs: number; readonly repeats: number };
+}
+
+export interface ColdProfile {
+  readonly startupMs: number;
+  /** Concurrent requests per burst. */
+  readonly sizes: readonly number[];
+  /** Bursts after the first wake of each function (the poll schedule uses what it learned). */
+  readonly learnedRounds: number;
+}
+
+export interface ManyProfile {
+  readonly functions: number;
+  readonly startupMs: number;
+}
+
+export interface HeldProfile {
+  readonly functions: number;
+  readonly perFunction: number;
+  readonly startupMs: number;
+  /** Function i starts after startupMs + i * staggerMs, so the release does not open every socket at once. */
+  readonly staggerMs: number;
+  readonly streamsPerConnection: number;
+  readonly sampleEveryMs: number;
+}
+
+export interface Profile {
+  readonly name: 'quick' | 'full';
+  readonly warm: WarmProfile;
+  readonly cold: ColdProfile;
+  readonly many: ManyProfile;
+  readonly held: HeldProfile;
+}
+
+export const QUICK: Profile = {
+  name: 'quick',
+  warm: {
+    rates: [200, 1000, 3000],
+    warmupMs: 500,
+    durationMs: 2000,
+    repeats: 1,
+    saturation: { connections: 32, warmupMs: 500, durationMs: 3000, repeats: 1 },
+  },
+  cold: { startupMs: 1000, sizes: [100, 300], learnedRounds: 1 },
+  many: { functions: 200, startupMs: 1000 },
+  held: { functions: 100, perFunction: 100, startupMs: 10_000, staggerMs: 30, streamsPerConnection: 100, sampleEveryMs: 100 },
+};
+
+export const FULL: Profile = {
+  name: 'full',
+  warm: {
+    rates: [200, 1000, 3000],
+    warmupMs: 1000,
+    durationMs: 5000,
+    repeats: 2,
+    saturation: { connections: 32, warmupMs: 1000, durationMs: 5000, repeats: 2 },
+  },
+  cold: { startupMs: 1000, sizes: [100, 1000], learnedRounds: 2 },
+  many: { functions: 200, startupMs: 1000 },
+  held: { functions: 100, perFunction: 100, startupMs: 15_000, staggerMs: 50, streamsPerConnection: 100, sampleEveryMs: 100 },
+};
