@@ -1,5 +1,4 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 /** One admin route: returns the answer, or undefined when the path is not its own. */
 export type AdminRoute = (req: IncomingMessage, url: URL) => AdminAnswer | undefined | Promise<AdminAnswer | undefined>;
@@ -21,13 +20,18 @@ export async function startAdminServer(address: string, routes: readonly AdminRo
     void handle(routes, req, res);
   });
   server.keepAliveTimeout = 5_000;
-  const { host, port } = splitAddress(address);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
+    if (address.startsWith('unix:')) {
+      server.listen(address.slice('unix:'.length).replace(/^\/\/(?=\/)/, ''), () => resolve());
+      return;
+    }
+    const { host, port } = splitAddress(address);
     server.listen(port, host, () => resolve());
   });
+  const bound = server.address();
   return {
-    port: (server.address() as AddressInfo).port,
+    port: typeof bound === 'object' && bound !== null ? (bound).port : 0,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -34,7 +34,7 @@ beforeAll(async () => {
     }
     if (req.method === 'POST') {
       fn.replicas = 1;
-      setTimeout(() => (fn.available = 1), fn.readyAfterScaleMs);
+      setTimeout(() => (fn.available = 1), fn.readyAfterScaleMs).unref();
       req.resume();
       res.writeHead(202).end();
       return;
@@ -93,7 +93,7 @@ test('cold: the override comes first and alone, then CONTINUE with raw_value hea
   const second = await ex.nth(2);
   expect(second.response?.$case).toBe('requestHeaders');
   const headers = second.response?.$case === 'requestHeaders' ? (second.response.value.response?.headerMutation?.setHeaders ?? []) : [];
-  const byKey = Object.fromEntries(headers.map((h) => [h.header?.key, { value: h.header?.value, raw: h.header?.rawValue.toString() }]));
+  const byKey = Object.fromEntries(headers.map((h) => [h.header?.key ?? '', { value: h.header?.value, raw: h.header?.rawValue.toString() }]));
   expect(byKey['x-faas-waker-cold-start']).toEqual({ value: '', raw: 'true' });
   expect(Number(byKey['x-faas-waker-wait-ms']?.raw)).toBeGreaterThanOrEqual(250);
   expect(second.dynamicMetadata?.faas_waker).toMatchObject({ function: 'alpha.openfaas-fn', cold_start: true });
