@@ -40,7 +40,8 @@ const server = createServer(answer);
 server.keepAliveTimeout = 65_000;
 server.headersTimeout = 66_000;
 
-server.listen(Number(values.port), values.host, () => {
+// Released cold bursts arrive all at once: a deep accept queue instead of Node's default 511.
+server.listen({ port: Number(values.port), host: values.host, backlog: 4096 }, () => {
   const { port } = server.address() as AddressInfo;
   const message = { event: 'listening', port };
   if (process.send) process.send(message);

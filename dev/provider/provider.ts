@@ -126,7 +126,8 @@ function answerError(res: ServerResponse, err: unknown): void {
 function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    // A cold burst releases thousands of requests at once; Node's default backlog (511) would drop SYNs.
+    server.listen({ port, host, backlog: 4096 }, () => {
       server.removeListener('error', reject);
       resolve((server.address() as AddressInfo).port);
     });

@@ -242,6 +242,7 @@ export class Waker {
     }
     const estimate = scaledAt === undefined ? undefined : this.learned.get(fn.key);
     let failures = 0;
+    let lastNotReadyAt = clock.now();
     for (let attempt = 0; ; attempt++) {
       const now = clock.now();
       if (now >= deadline) throw new WakeTimeoutError(`${fn.key} not ready after ${Math.round(now - startedAt)} ms`);
@@ -262,11 +263,15 @@ export class Waker {
         if (err instanceof FunctionNotFoundError || ++failures >= MAX_POLL_FAILURES) throw err;
         continue;
       }
+      const polledAt = clock.now();
       if (status.availableReplicas > 0) {
-        const startupMs = clock.now() - (scaledAt ?? startedAt);
-        if (scaledAt !== undefined) this.remember(fn.key, startupMs);
+        const startupMs = polledAt - (scaledAt ?? startedAt);
+        // Readiness came somewhere between the last "not ready" and this poll: learn the middle, not
+        // the moment we noticed, or every estimate would carry this wake's detection lag.
+        if (scaledAt !== undefined) this.remember(fn.key, (lastNotReadyAt + polledAt) / 2 - scaledAt, (polledAt - lastNotReadyAt) / 2);
         return this.ready(fn, { coldStart: true, scaled: scaledAt !== undefined, startupMs });
       }
+      lastNotReadyAt = polledAt;
       if (status.replicas === 0 && clock.now() - lastScaleAt >= RESCALE_AFTER_MS) {
         await this.deps.provider.scale(fn, status.minScale);
         lastScaleAt = clock.now();
@@ -318,8 +323,8 @@ export class Waker {
     }
   }
 
-  private remember(key: string, startupMs: number): void {
-    const next = learnStartup(this.learned.get(key), startupMs);
+  private remember(key: string, startupMs: number, uncertaintyMs: number): void {
+    const next = learnStartup(this.learned.get(key), startupMs, uncertaintyMs);
     this.learned.delete(key);
     this.learned.set(key, next);
     if (this.learned.size > this.options.maxLearned) {

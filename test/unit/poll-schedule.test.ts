@@ -86,26 +86,40 @@ describe('with an estimate', () => {
     expect(delay({ estimate, elapsedMs: 0, remainingMs: 300 })).toBe(300);
   });
 
-  test('jitter applies to the sleep to the window start too', () => {
-    expect([delay({ estimate, random: 0 }), delay({ estimate, random: 0.999_999 })]).toEqual([720, 880]);
+  test('jitter on the long sleep to the window start is capped at ±minMs', () => {
+    expect([delay({ estimate, random: 0 }), delay({ estimate, random: 0.999_999 })]).toEqual([775, 825]);
   });
 });
 
-describe('learnStartup (EWMA)', () => {
+describe('learnStartup (precision-weighted average)', () => {
   test.each([
-    [undefined, 1000, 0.3, { meanMs: 1000, devMs: 100 }],
-    [{ meanMs: 1000, devMs: 100 }, 2000, 0.3, { meanMs: 1300, devMs: 370 }],
-    [{ meanMs: 1000, devMs: 100 }, 500, 0.3, { meanMs: 850, devMs: 220 }],
-    [{ meanMs: 1000, devMs: 100 }, 1000, 0.3, { meanMs: 1000, devMs: 70 }],
-    [{ meanMs: 1000, devMs: 100 }, 2000, 0.5, { meanMs: 1500, devMs: 550 }],
-  ])('%j + %d (weight %d) -> %j', (previous, observed, weight, expected) => {
-    const next = learnStartup(previous, observed, weight);
+    [undefined, 1000, 50, { meanMs: 1000, devMs: 50 }],
+    [{ meanMs: 1000, devMs: 100 }, 2000, 10, { meanMs: 1900, devMs: 100 }],
+    [{ meanMs: 1000, devMs: 100 }, 1000, 10, { meanMs: 1000, devMs: 10 }],
+    [{ meanMs: 1000, devMs: 100 }, 1200, 300, { meanMs: 1060, devMs: 300 }],
+    [{ meanMs: 1000, devMs: 100 }, 1000, 0, { meanMs: 1000, devMs: 10 }],
+  ])('%j + %d ms (±%d) -> %j', (previous, observed, uncertainty, expected) => {
+    const next = learnStartup(previous, observed, uncertainty);
     expect(next.meanMs).toBeCloseTo(expected.meanMs, 9);
     expect(next.devMs).toBeCloseTo(expected.devMs, 9);
   });
 
-  test('the default weight is 0.3', () => {
-    expect(learnStartup({ meanMs: 0, devMs: 0 }, 100)).toEqual({ meanMs: 30, devMs: 30 });
+  test('a precise observation after a vague one moves the estimate most of the way', () => {
+    const vague = learnStartup(undefined, 3417, 617);
+    const next = learnStartup(vague, 2984, 77);
+    expect(next.meanMs).toBeGreaterThan(2984);
+    expect(next.meanMs).toBeLessThan(3035);
+    expect(next.devMs).toBeLessThan(120);
+  });
+});
+
+describe('inside the window the gap follows the uncertainty', () => {
+  test.each([
+    [{ meanMs: 3000, devMs: 600 }, 150],
+    [{ meanMs: 3000, devMs: 100 }, 25],
+    [{ meanMs: 3000, devMs: 8000 }, 1000],
+  ])('%j -> %d ms', (estimate, expected) => {
+    expect(nextPollDelayMs({ attempt: 3, elapsedMs: 3000, remainingMs: 60_000, minMs: 25, maxMs: 1000, estimate, random: 0.5 })).toBe(expected);
   });
 });
 
@@ -138,7 +152,8 @@ describe('property: a learned estimate beats fixed 100 ms polling', () => {
 
   test.each(cases)('ready at %d ms, %s', (readyAtMs, _label, random) => {
     let estimate: StartupEstimate | undefined;
-    for (let i = 0; i < 3; i++) estimate = learnStartup(estimate, readyAtMs);
+    // three earlier wakes, each observed within half a 25 ms poll gap
+    for (let i = 0; i < 3; i++) estimate = learnStartup(estimate, readyAtMs, 12.5);
     const ours = simulate(readyAtMs, (attempt, elapsedMs) =>
       nextPollDelayMs({ attempt, elapsedMs, remainingMs: 120_000 - elapsedMs, minMs, maxMs: 1000, estimate, random: random() }),
     );

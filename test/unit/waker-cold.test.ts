@@ -139,25 +139,31 @@ describe('Waker: cold path (hold)', () => {
     expect(h.provider.scaleCallCount()).toBe(1);
   });
 
-  test('a learned start-up time makes the next wake poll less', async () => {
+  test('a learned start-up time finds readiness within one poll gap, with fewer polls than fixed 100 ms polling', async () => {
     h = createHarness();
     h.provider.define(HELLO.key, { startupMs: 3000 });
-    const first = track(h.waker.hold(HELLO, never()));
-    await h.at(3834);
-    expect(first.value).toEqual({ coldStart: true, waitedMs: 3834 });
-    const firstPolls = h.provider.statusCallCount() - 1;
-    expect(firstPolls).toBe(11);
-
-    h.provider.scaleToZero(HELLO.key);
-    await h.at(10_000);
-    const before = h.provider.statusCallCount();
-    const second = track(h.waker.hold(HELLO, never()));
-    await h.at(20_000);
-    const secondPolls = h.provider.statusCallCount() - before - 1;
-    // estimate {mean 3834, dev 383.4}: sleeps to the window start (3067 ms), which is past the 3000 ms start-up.
-    expect(second.value).toEqual({ coldStart: true, waitedMs: 3067 });
-    expect(secondPolls).toBe(1);
-    expect(secondPolls).toBeLessThan(firstPolls);
-    expect(h.provider.scaleCallCount()).toBe(2);
+    const wakes: { lagMs: number; polls: number }[] = [];
+    for (let i = 0; i < 4; i++) {
+      const start = i * 10_000;
+      if (i > 0) h.provider.scaleToZero(HELLO.key);
+      const before = h.provider.statusCallCount();
+      const held = track(h.waker.hold(HELLO, never()));
+      await h.at(start + 9_000);
+      expect(held.state).toBe('resolved');
+      const waited = (held.value as { waitedMs: number }).waitedMs;
+      wakes.push({ lagMs: waited - 3000, polls: h.provider.statusCallCount() - before - 1 });
+    }
+    // The first wake has no history: geometric backoff, detected late.
+    expect(wakes[0]).toEqual({ lagMs: 834, polls: 11 });
+    // Later wakes: far fewer calls than the 30 that fixed 100 ms polling makes for a 3 s start;
+    // once the estimate settles (third wake on), readiness is found within one 25 ms poll gap.
+    for (const wake of wakes.slice(1)) {
+      expect(wake.lagMs).toBeGreaterThanOrEqual(0);
+      expect(wake.polls).toBeLessThan(12);
+    }
+    expect(wakes[1]?.lagMs).toBeLessThan(100);
+    for (const wake of wakes.slice(2)) expect(wake.lagMs).toBeLessThanOrEqual(25);
+    expect(wakes[3]?.polls).toBeLessThan(wakes[1]?.polls ?? 0);
+    expect(h.provider.scaleCallCount()).toBe(4);
   });
 });
