@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Clock } from '../clock';
 import {
   ClientGoneError,
@@ -89,6 +90,8 @@ export class Waker {
   private refusing = false;
   /** Aborted on shutdown: every hold answers 503 at once, every wake stops polling. */
   private readonly stopping = new AbortController();
+  /** Never aborted: the signal of pre-warm wakes, which have no client to lose. */
+  private readonly noClient = new AbortController().signal;
   private readonly random: () => number;
   private readonly observer: WakerObserver;
 
@@ -98,6 +101,8 @@ export class Waker {
   ) {
     this.limiter = new HoldLimiter(options.maxHeldPerFunction, options.maxHeldTotal);
     this.random = deps.random ?? Math.random;
+    // Every polling wake sleeps on this one signal: hundreds of listeners are expected, not a leak.
+    setMaxListeners(0, this.stopping.signal);
     this.observer = deps.observer ?? {};
   }
 
@@ -139,7 +144,7 @@ export class Waker {
 
   /** Pre-warm: joins (or starts) the function's wake without holding a request slot. */
   wake(fn: FunctionRef): Promise<WakeOutcome> {
-    return this.waitForWake(fn, this.stopping.signal, this.options.wakeTimeoutMs);
+    return this.waitForWake(fn, this.noClient, this.options.wakeTimeoutMs);
   }
 
   /** Refuses new holds (ShuttingDownError) but lets held requests finish: the start of a shutdown. */
@@ -155,6 +160,8 @@ export class Waker {
   /** Answers every held request with ShuttingDownError and stops all wakes. */
   stop(): void {
     this.stopping.abort(new ShuttingDownError('shutting down'));
+    const err = new ShuttingDownError('shutting down');
+    for (const flight of this.wakes.values()) for (const waiter of [...flight.waiters]) waiter.reject(err);
   }
 
   get heldTotal(): number {
@@ -185,17 +192,14 @@ export class Waker {
         flight.waiters.delete(waiter);
         timer.abort();
         signal.removeEventListener('abort', onGone);
-        this.stopping.signal.removeEventListener('abort', onStop);
       };
       const waiter: Waiter = {
         resolve: (outcome) => (finish(), resolve(outcome)),
         reject: (err) => (finish(), reject(err)),
       };
       const onGone = (): void => waiter.reject(new ClientGoneError(`client went away while ${fn.key} was waking`));
-      const onStop = (): void => waiter.reject(new ShuttingDownError('shutting down'));
       flight.waiters.add(waiter);
       signal.addEventListener('abort', onGone, { once: true });
-      this.stopping.signal.addEventListener('abort', onStop, { once: true });
       this.deps.clock.sleep(budgetMs, timer.signal).then(
         () => waiter.reject(new HoldTimeoutError(`${fn.key} not ready after ${budgetMs} ms`)),
         () => undefined, // cancelled: the waiter already settled
