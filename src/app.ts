@@ -1,10 +1,11 @@
-import { HealthImplementation } from 'grpc-health-check';
 import type { Dispatcher } from 'undici';
 import { startAdminServer, type AdminServer } from './admin/admin-server';
 import { healthRoutes, metricsRoute, statusRoute, wakeRoute } from './admin/routes';
 import { systemClock, type Clock } from './clock';
 import { OVERRIDE_MARGIN_MS, type Config } from './config/load';
-import { startGrpcServer, type GrpcServer } from './extproc/server';
+import { startH2Server } from './extproc/h2-server';
+import { HealthState } from './extproc/health';
+import { startGrpcJsServer, type GrpcServer } from './extproc/server';
 import { createStreamHandler } from './extproc/stream-handler';
 import type { Logger } from './logging';
 import { createMetrics } from './metrics';
@@ -28,9 +29,6 @@ export interface App {
   /** Graceful: drain delay, grace for held requests, then 503 for what is left; resolves when closed. */
   stop(): Promise<void>;
 }
-
-/** The gRPC service names whose health we report ('' = the whole server, what Envoy checks by default). */
-const HEALTH_SERVICES = ['', 'envoy.service.ext_proc.v3.ExternalProcessor'];
 
 /** Composition root: the only place that constructs and wires objects. */
 export function buildApp(deps: AppDeps): App {
@@ -67,7 +65,7 @@ export function buildApp(deps: AppDeps): App {
     overrideMarginMs: OVERRIDE_MARGIN_MS,
     observer: metrics.stream,
   });
-  const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'SERVING'])));
+  const health = new HealthState();
 
   let grpc: GrpcServer | undefined;
   let admin: AdminServer | undefined;
@@ -83,13 +81,14 @@ export function buildApp(deps: AppDeps): App {
     waker,
     async start() {
       admin = await startAdminServer(config.adminAddress, routes);
-      grpc = await startGrpcServer(config.grpcAddress, handler, (server) => health.addToServer(server));
+      const startGrpc = config.grpcEngine === 'grpc-js' ? startGrpcJsServer : startH2Server;
+      grpc = await startGrpc(config.grpcAddress, handler, health);
       return { grpcPort: grpc.port, adminPort: admin.port };
     },
     async stop() {
       // 1. Tell Envoy's health checker and Kubernetes to move traffic away, but keep answering.
       draining = true;
-      for (const service of HEALTH_SERVICES) health.setStatus(service, 'NOT_SERVING');
+      health.set('NOT_SERVING');
       logger.info({ event: 'shutdown.drain', drainDelayMs: config.drainDelayMs, heldTotal: waker.heldTotal }, 'draining: health is NOT_SERVING');
       await clock.sleep(config.drainDelayMs);
       // 2. No new holds; held requests get the grace period to finish their wake.

@@ -66,3 +66,9 @@ export function parseText(text: string): string {
   if (text.length === 0) throw new Error('a non-empty value');
   return text;
 }
+
+export function parseGrpcEngine(text: string): 'http2' | 'grpc-js' {
+  const value = text.trim();
+  if (value !== 'http2' && value !== 'grpc-js') throw new Error('http2 or grpc-js');
+  return value;
+}

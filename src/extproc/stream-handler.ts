@@ -1,9 +1,9 @@
-import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { ClientGoneError, InvalidFunctionNameError, FunctionNotFoundError, toHttpAnswer, errorMessage } from '../errors';
 import type { Logger } from '../logging';
 import { routeRequest, type RouterOptions } from '../routing/router';
 import type { Waker } from '../waker/waker';
 import { continueAfterHold, immediate, overrideTimeout } from './responses';
+import type { ProcessCall } from './process-call';
 import { CONTINUE_REQUEST_HEADERS, continueBytes, isRequestHead, type Incoming, type RequestHead } from './wire';
 
 export type Decision = 'pass' | 'warm' | 'cold' | 'rejected';
@@ -25,7 +25,7 @@ export interface StreamHandlerDeps {
   readonly observer?: StreamObserver;
 }
 
-type Call = ServerDuplexStream<Incoming, Buffer>;
+type Call = ProcessCall;
 
 /**
  * The ext_proc `Process` stream: translate, delegate, answer. Holds no rules of its own. Every
@@ -46,14 +46,16 @@ export function createStreamHandler(deps: StreamHandlerDeps): (call: Call) => vo
       hold?.abort(new ClientGoneError('stream closed'));
       observer?.streamClosed?.();
     };
-    call.on('cancelled', gone);
-    call.on('error', gone);
-    // Envoy half-closes when it needs nothing more (or, with graceful close, when the client left).
-    call.on('end', () => {
-      gone();
-      if (!call.writableEnded) call.end();
+    call.listen({
+      gone,
+      end: () => {
+        gone();
+        call.end();
+      },
+      data: (msg: Incoming) => onMessage(msg),
     });
-    call.on('data', (msg: Incoming) => {
+
+    function onMessage(msg: Incoming): void {
       if (!isRequestHead(msg)) {
         call.write(continueBytes(msg.phase));
         return;
@@ -95,7 +97,7 @@ export function createStreamHandler(deps: StreamHandlerDeps): (call: Call) => vo
           reject(call, err, msg, fn.key);
         },
       );
-    });
+    }
   };
 
   function reject(call: Call, err: unknown, msg: RequestHead, fn: string | undefined): void {

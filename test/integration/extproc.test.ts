@@ -17,165 +17,168 @@ interface FakeFn {
 }
 const functions = new Map<string, FakeFn>();
 const calls: string[] = [];
-let provider: Server;
-let app: App;
-let client: EnvoyLikeClient;
-let adminPort: number;
+describe.each(['http2', 'grpc-js'])('ext_proc over the %s server', (engine) => {
+  let provider: Server;
+  let app: App;
+  let client: EnvoyLikeClient;
+  let adminPort: number;
 
-beforeAll(async () => {
-  provider = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://p');
-    const name = url.pathname.split('/').pop() ?? '';
-    calls.push(`${req.method} ${url.pathname}`);
-    const fn = functions.get(name);
-    if (fn === undefined) {
-      res.writeHead(404).end();
-      return;
-    }
-    if (req.method === 'POST') {
-      fn.replicas = 1;
-      setTimeout(() => (fn.available = 1), fn.readyAfterScaleMs).unref();
-      req.resume();
-      res.writeHead(202).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name, replicas: fn.replicas, availableReplicas: fn.available }));
+  beforeAll(async () => {
+    provider = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://p');
+      const name = url.pathname.split('/').pop() ?? '';
+      calls.push(`${req.method} ${url.pathname}`);
+      const fn = functions.get(name);
+      if (fn === undefined) {
+        res.writeHead(404).end();
+        return;
+      }
+      if (req.method === 'POST') {
+        fn.replicas = 1;
+        setTimeout(() => (fn.available = 1), fn.readyAfterScaleMs).unref();
+        req.resume();
+        res.writeHead(202).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name, replicas: fn.replicas, availableReplicas: fn.available }));
+    });
+    await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
+    const parsed = loadConfig({
+      env: {
+        WAKER_PROVIDER_URL: `http://127.0.0.1:${(provider.address() as AddressInfo).port}`,
+        WAKER_GRPC_ADDRESS: '127.0.0.1:0',
+        WAKER_ADMIN_ADDRESS: '127.0.0.1:0',
+        WAKER_HOLD_TIMEOUT: '2s',
+        WAKER_DRAIN_DELAY: '0ms',
+        WAKER_SHUTDOWN_GRACE: '0ms',
+        WAKER_GRPC_ENGINE: engine,
+      },
+      argv: [],
+    });
+    if (parsed.kind !== 'run') throw new Error('config');
+    const config: Config = parsed.config;
+    app = buildApp({ config, logger: createLogger('silent') });
+    const ports = await app.start();
+    adminPort = ports.adminPort;
+    client = new EnvoyLikeClient(ports.grpcPort);
   });
-  await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
-  const parsed = loadConfig({
-    env: {
-      WAKER_PROVIDER_URL: `http://127.0.0.1:${(provider.address() as AddressInfo).port}`,
-      WAKER_GRPC_ADDRESS: '127.0.0.1:0',
-      WAKER_ADMIN_ADDRESS: '127.0.0.1:0',
-      WAKER_HOLD_TIMEOUT: '2s',
-      WAKER_DRAIN_DELAY: '0ms',
-      WAKER_SHUTDOWN_GRACE: '0ms',
-    },
-    argv: [],
+
+  afterAll(async () => {
+    client.close();
+    await app.stop();
+    await new Promise((resolve) => provider.close(resolve));
   });
-  if (parsed.kind !== 'run') throw new Error('config');
-  const config: Config = parsed.config;
-  app = buildApp({ config, logger: createLogger('silent') });
-  const ports = await app.start();
-  adminPort = ports.adminPort;
-  client = new EnvoyLikeClient(ports.grpcPort);
-});
 
-afterAll(async () => {
-  client.close();
-  await app.stop();
-  await new Promise((resolve) => provider.close(resolve));
-});
+  beforeEach(() => {
+    calls.length = 0;
+  });
 
-beforeEach(() => {
-  calls.length = 0;
-});
+  const heldTotal = async (): Promise<number> => ((await (await fetch(`http://127.0.0.1:${adminPort}/status`)).json()) as { heldTotal: number }).heldTotal;
 
-const heldTotal = async (): Promise<number> => ((await (await fetch(`http://127.0.0.1:${adminPort}/status`)).json()) as { heldTotal: number }).heldTotal;
+  test('an unmanaged path gets an empty CONTINUE and no provider call', async () => {
+    const ex = client.open();
+    ex.send(requestHeaders('/ui/index.html'));
+    const res = await ex.nth(1);
+    expect(res.response).toEqual({ $case: 'requestHeaders', value: { response: undefined } });
+    ex.halfClose();
+    expect(await ex.ended).toBe('status 0');
+    expect(calls).toEqual([]);
+  });
 
-test('an unmanaged path gets an empty CONTINUE and no provider call', async () => {
-  const ex = client.open();
-  ex.send(requestHeaders('/ui/index.html'));
-  const res = await ex.nth(1);
-  expect(res.response).toEqual({ $case: 'requestHeaders', value: { response: undefined } });
-  ex.halfClose();
-  expect(await ex.ended).toBe('status 0');
-  expect(calls).toEqual([]);
-});
+  test('cold: the override comes first and alone, then CONTINUE with raw_value headers and metadata', async () => {
+    functions.set('alpha', { replicas: 0, available: 0, readyAfterScaleMs: 300 });
+    const ex = client.open();
+    ex.send(requestHeaders('/function/alpha/x'));
+    const first = await ex.nth(1);
+    expect(first.overrideMessageTimeout).toEqual({ seconds: 3, nanos: 0 }); // hold 2 s + 1 s margin
+    expect(first.response).toBeUndefined();
+    const second = await ex.nth(2);
+    expect(second.response?.$case).toBe('requestHeaders');
+    const headers = second.response?.$case === 'requestHeaders' ? (second.response.value.response?.headerMutation?.setHeaders ?? []) : [];
+    const byKey = Object.fromEntries(headers.map((h) => [h.header?.key ?? '', { value: h.header?.value, raw: h.header?.rawValue.toString() }]));
+    expect(byKey['x-faas-waker-cold-start']).toEqual({ value: '', raw: 'true' });
+    expect(Number(byKey['x-faas-waker-wait-ms']?.raw)).toBeGreaterThanOrEqual(250);
+    expect(second.dynamicMetadata?.faas_waker).toMatchObject({ function: 'alpha.openfaas-fn', cold_start: true });
+    expect(calls.filter((c) => c.startsWith('POST'))).toEqual(['POST /system/scale-function/alpha']);
+    ex.halfClose();
+    await ex.ended;
+  });
 
-test('cold: the override comes first and alone, then CONTINUE with raw_value headers and metadata', async () => {
-  functions.set('alpha', { replicas: 0, available: 0, readyAfterScaleMs: 300 });
-  const ex = client.open();
-  ex.send(requestHeaders('/function/alpha/x'));
-  const first = await ex.nth(1);
-  expect(first.overrideMessageTimeout).toEqual({ seconds: 3, nanos: 0 }); // hold 2 s + 1 s margin
-  expect(first.response).toBeUndefined();
-  const second = await ex.nth(2);
-  expect(second.response?.$case).toBe('requestHeaders');
-  const headers = second.response?.$case === 'requestHeaders' ? (second.response.value.response?.headerMutation?.setHeaders ?? []) : [];
-  const byKey = Object.fromEntries(headers.map((h) => [h.header?.key ?? '', { value: h.header?.value, raw: h.header?.rawValue.toString() }]));
-  expect(byKey['x-faas-waker-cold-start']).toEqual({ value: '', raw: 'true' });
-  expect(Number(byKey['x-faas-waker-wait-ms']?.raw)).toBeGreaterThanOrEqual(250);
-  expect(second.dynamicMetadata?.faas_waker).toMatchObject({ function: 'alpha.openfaas-fn', cold_start: true });
-  expect(calls.filter((c) => c.startsWith('POST'))).toEqual(['POST /system/scale-function/alpha']);
-  ex.halfClose();
-  await ex.ended;
-});
+  test('warm right after: the 2-byte CONTINUE and no provider call', async () => {
+    const ex = client.open();
+    ex.send(requestHeaders('/function/alpha'));
+    expect((await ex.nth(1)).response).toEqual({ $case: 'requestHeaders', value: { response: undefined } });
+    expect(ex.received).toHaveLength(1);
+    ex.halfClose();
+    await ex.ended;
+    expect(calls).toEqual([]);
+  });
 
-test('warm right after: the 2-byte CONTINUE and no provider call', async () => {
-  const ex = client.open();
-  ex.send(requestHeaders('/function/alpha'));
-  expect((await ex.nth(1)).response).toEqual({ $case: 'requestHeaders', value: { response: undefined } });
-  expect(ex.received).toHaveLength(1);
-  ex.halfClose();
-  await ex.ended;
-  expect(calls).toEqual([]);
-});
+  test('unknown function: override, then a 404 ImmediateResponse', async () => {
+    const ex = client.open();
+    ex.send(requestHeaders('/function/ghost'));
+    const answer = await ex.nth(2);
+    expect(answer.response?.$case).toBe('immediateResponse');
+    if (answer.response?.$case !== 'immediateResponse') return;
+    expect(answer.response.value.status?.code).toBe(404);
+    expect(answer.response.value.body.toString()).toBe('function not found\n');
+    expect(answer.response.value.details).toBe('faas_waker_function_not_found');
+    ex.halfClose();
+    await ex.ended;
+  });
 
-test('unknown function: override, then a 404 ImmediateResponse', async () => {
-  const ex = client.open();
-  ex.send(requestHeaders('/function/ghost'));
-  const answer = await ex.nth(2);
-  expect(answer.response?.$case).toBe('immediateResponse');
-  if (answer.response?.$case !== 'immediateResponse') return;
-  expect(answer.response.value.status?.code).toBe(404);
-  expect(answer.response.value.body.toString()).toBe('function not found\n');
-  expect(answer.response.value.details).toBe('faas_waker_function_not_found');
-  ex.halfClose();
-  await ex.ended;
-});
+  test('invalid name: 400 at once, nothing else', async () => {
+    const ex = client.open();
+    ex.send(requestHeaders('/function/%2e%2e'));
+    const answer = await ex.nth(1);
+    expect(answer.response?.$case === 'immediateResponse' && answer.response.value.status?.code).toBe(400);
+    ex.halfClose();
+    await ex.ended;
+    expect(calls).toEqual([]);
+  });
 
-test('invalid name: 400 at once, nothing else', async () => {
-  const ex = client.open();
-  ex.send(requestHeaders('/function/%2e%2e'));
-  const answer = await ex.nth(1);
-  expect(answer.response?.$case === 'immediateResponse' && answer.response.value.status?.code).toBe(400);
-  ex.halfClose();
-  await ex.ended;
-  expect(calls).toEqual([]);
-});
+  test.each([
+    ['cancel (RST_STREAM)', 'cancel'],
+    ['half-close (graceful close)', 'halfClose'],
+  ] as const)('a stream that goes away during a hold releases its waiter at once: %s', async (_label, how) => {
+    functions.set(`gone-${how.toLowerCase()}`, { replicas: 0, available: 0, readyAfterScaleMs: 1_500 });
+    const staying = client.open();
+    const leaving = client.open();
+    staying.send(requestHeaders(`/function/gone-${how.toLowerCase()}`));
+    leaving.send(requestHeaders(`/function/gone-${how.toLowerCase()}`));
+    await staying.nth(1);
+    await leaving.nth(1);
+    expect(await heldTotal()).toBe(2);
+    leaving[how]();
+    const deadline = Date.now() + 500;
+    while ((await heldTotal()) !== 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(await heldTotal()).toBe(1);
+    const done = await staying.nth(2);
+    expect(done.response?.$case).toBe('requestHeaders');
+    expect(leaving.received).toHaveLength(1);
+    staying.halfClose();
+    await staying.ended;
+  });
 
-test.each([
-  ['cancel (RST_STREAM)', 'cancel'],
-  ['half-close (graceful close)', 'halfClose'],
-] as const)('a stream that goes away during a hold releases its waiter at once: %s', async (_label, how) => {
-  functions.set(`gone-${how.toLowerCase()}`, { replicas: 0, available: 0, readyAfterScaleMs: 1_500 });
-  const staying = client.open();
-  const leaving = client.open();
-  staying.send(requestHeaders(`/function/gone-${how.toLowerCase()}`));
-  leaving.send(requestHeaders(`/function/gone-${how.toLowerCase()}`));
-  await staying.nth(1);
-  await leaving.nth(1);
-  expect(await heldTotal()).toBe(2);
-  leaving[how]();
-  const deadline = Date.now() + 500;
-  while ((await heldTotal()) !== 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  expect(await heldTotal()).toBe(1);
-  const done = await staying.nth(2);
-  expect(done.response?.$case).toBe('requestHeaders');
-  expect(leaving.received).toHaveLength(1);
-  staying.halfClose();
-  await staying.ended;
-});
+  test('another phase (response headers, a misconfigured filter) gets its empty answer', async () => {
+    const ex = client.open();
+    ex.send(ProcessingRequest.fromPartial({ request: { $case: 'responseHeaders', value: { headers: { headers: [] }, endOfStream: false } } }));
+    expect((await ex.nth(1)).response).toEqual({ $case: 'responseHeaders', value: { response: undefined } });
+    ex.halfClose();
+    await ex.ended;
+  });
 
-test('another phase (response headers, a misconfigured filter) gets its empty answer', async () => {
-  const ex = client.open();
-  ex.send(ProcessingRequest.fromPartial({ request: { $case: 'responseHeaders', value: { headers: { headers: [] }, endOfStream: false } } }));
-  expect((await ex.nth(1)).response).toEqual({ $case: 'responseHeaders', value: { response: undefined } });
-  ex.halfClose();
-  await ex.ended;
-});
-
-test('a held request past the hold timeout gets 504 + retry-after', async () => {
-  functions.set('sloth', { replicas: 0, available: 0, readyAfterScaleMs: 60_000 });
-  const ex = client.open();
-  ex.send(requestHeaders('/function/sloth'));
-  const answer = await ex.nth(2, 4_000);
-  expect(answer.response?.$case).toBe('immediateResponse');
-  if (answer.response?.$case !== 'immediateResponse') return;
-  expect(answer.response.value.status?.code).toBe(504);
-  const retry = answer.response.value.headers?.setHeaders.find((h) => h.header?.key === 'retry-after');
-  expect(retry?.header?.rawValue.toString()).toBe('2');
-  ex.halfClose();
-  await ex.ended;
+  test('a held request past the hold timeout gets 504 + retry-after', async () => {
+    functions.set('sloth', { replicas: 0, available: 0, readyAfterScaleMs: 60_000 });
+    const ex = client.open();
+    ex.send(requestHeaders('/function/sloth'));
+    const answer = await ex.nth(2, 4_000);
+    expect(answer.response?.$case).toBe('immediateResponse');
+    if (answer.response?.$case !== 'immediateResponse') return;
+    expect(answer.response.value.status?.code).toBe(504);
+    const retry = answer.response.value.headers?.setHeaders.find((h) => h.header?.key === 'retry-after');
+    expect(retry?.header?.rawValue.toString()).toBe('2');
+    ex.halfClose();
+    await ex.ended;
+  });
 });

@@ -30,6 +30,7 @@ describe('loadConfig defaults', () => {
     expect(config).toEqual({
       providerUrl: 'http://gateway:8080',
       grpcAddress: '0.0.0.0:50051',
+      grpcEngine: 'http2',
       adminAddress: '0.0.0.0:9090',
       holdTimeoutMs: 60_000,
       wakeTimeoutMs: 120_000,
