@@ -60,6 +60,8 @@ export interface BurstOutcome extends Overhead {
   readonly fixed_100ms_status_calls: number | null;
   /** Client-side wait: first byte − send, median. */
   readonly hold_p50_ms: number | null;
+  /** faas-waker's share of the release: from readiness noticed to the last CONTINUE written (its `wake.ready` releaseMs). */
+  readonly waker_release_ms: number | null;
   /** Last first byte − first first byte over the burst. */
   readonly release_spread_ms: number | null;
   readonly cpu_pct: Record<string, number>;
@@ -133,6 +135,7 @@ async function burst(stack: Stack, driver: Driver, pids: Record<string, number>,
   const overflows = diff(overflowsBefore, listenOverflows());
   const readyAt = after.readyAtMs;
   const detected = wakeReadyTimes(stack.waker.logs(), since).get(key(name)) ?? null;
+  const wakerRelease = wakeReleaseMs(stack.waker.logs(), since).get(key(name)) ?? null;
   const startup = readyAt !== null && after.scaleRequestedAtMs !== null ? readyAt - after.scaleRequestedAtMs : null;
   const firstBytes = result.requests.flatMap((r) => (r.firstByteAtMs === null ? [] : [r.firstByteAtMs]));
   const holds = result.requests.flatMap((r) => (r.firstByteAtMs === null ? [] : [r.firstByteAtMs - r.sentAtMs]));
@@ -147,6 +150,7 @@ async function burst(stack: Stack, driver: Driver, pids: Record<string, number>,
     fixed_100ms_status_calls: fixedPollingCalls(startup),
     ...overhead(result.requests.map((r) => ({ request: r, readyAtMs: readyAt, detectedAtMs: detected }))),
     hold_p50_ms: round(distribution(holds).p50),
+    waker_release_ms: wakerRelease,
     release_spread_ms: firstBytes.length === 0 ? null : round(Math.max(...firstBytes) - Math.min(...firstBytes)),
     cpu_pct: cpu,
     envoy_stats: statsDelta(envoyBefore, envoyAfter),
@@ -249,13 +253,31 @@ export function overhead(samples: readonly WakeSample[]): Overhead {
   };
 }
 
-/** Epoch ms of faas-waker's last `wake.ready` log line per function key at or after `sinceMs` (its JSON log, pino ISO time). */
+/**
+ * Epoch ms at which faas-waker noticed readiness, per function key, from its last `wake.ready` line
+ * at or after `sinceMs`: the line is written once the held streams were answered, so its time minus
+ * its `releaseMs` is the moment of detection (pino ISO time, ms precision).
+ */
 export function wakeReadyTimes(logs: readonly Record<string, unknown>[], sinceMs: number): Map<string, number> {
   const out = new Map<string, number>();
+  for (const [fn, line] of wakeReadyLines(logs, sinceMs)) out.set(fn, line.loggedAtMs - line.releaseMs);
+  return out;
+}
+
+/** faas-waker's own share of a release: resolving every waiter and writing every CONTINUE (ms), per function key. */
+export function wakeReleaseMs(logs: readonly Record<string, unknown>[], sinceMs: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [fn, line] of wakeReadyLines(logs, sinceMs)) out.set(fn, line.releaseMs);
+  return out;
+}
+
+function wakeReadyLines(logs: readonly Record<string, unknown>[], sinceMs: number): Map<string, { loggedAtMs: number; releaseMs: number }> {
+  const out = new Map<string, { loggedAtMs: number; releaseMs: number }>();
   for (const line of logs) {
     if (line.event !== 'wake.ready' || typeof line.fn !== 'string' || typeof line.time !== 'string') continue;
     const t = Date.parse(line.time);
-    if (Number.isFinite(t) && t >= sinceMs) out.set(line.fn, t);
+    const releaseMs = typeof line.releaseMs === 'number' ? line.releaseMs : 0;
+    if (Number.isFinite(t) && t >= sinceMs) out.set(line.fn, { loggedAtMs: t, releaseMs });
   }
   return out;
 }

@@ -163,13 +163,13 @@ function errorCount(run: WarmRun): string {
 function coldTable(r: Results): string[] {
   const settings = r.cold_settings;
   const lines = [
-    `**Cold burst**: N concurrent requests to one function at zero replicas, start-up ${settings?.startup_ms ?? '?'} ms, ${settings?.protocol ?? ''}. Wake overhead = first byte at the client − function ready in the provider (ms) = detect lag (faas-waker's \`wake.ready\` log − ready) + release (first byte − \`wake.ready\`). "fixed 100 ms" = status calls OpenFaaS-style polling would make for the same start-up (1 + ceil(start-up / 100)).`,
+    `**Cold burst**: N concurrent requests to one function at zero replicas, start-up ${settings?.startup_ms ?? '?'} ms, ${settings?.protocol ?? ''}. Wake overhead = first byte at the client − function ready in the provider (ms) = detect lag (readiness noticed by faas-waker − ready) + release (first byte − noticed); "faas-waker release" is faas-waker's own part of the release (every waiter resolved and every CONTINUE written), the rest is Envoy → provider proxy → function and back. "fixed 100 ms" = status calls OpenFaaS-style polling would make for the same start-up (1 + ceil(start-up / 100)).`,
     '',
-    header(['N', 'wake', 'ok', 'scale calls', 'status calls', 'fixed 100 ms', 'start-up', 'overhead p50', 'p99', 'max', 'detect lag', 'release min / p50 / p99']),
+    header(['N', 'wake', 'ok', 'scale calls', 'status calls', 'fixed 100 ms', 'start-up', 'overhead p50', 'p99', 'max', 'detect lag', 'faas-waker release', 'release min / p50 / p99']),
   ];
   for (const b of r.cold_burst ?? []) {
     lines.push(
-      row([String(b.n), b.round === 0 ? 'first (no history)' : `learned (#${b.round})`, `${b.ok}/${b.n}`, String(b.scale_calls), String(b.status_calls), fmt(b.fixed_100ms_status_calls, 0), fmt(b.startup_ms, 0), fmt(b.wake_overhead_p50_ms, 1), fmt(b.wake_overhead_p99_ms, 1), fmt(b.wake_overhead_max_ms, 1), fmt(b.detect_lag_p50_ms, 0), `${fmt(b.release_min_ms, 0)} / ${fmt(b.release_p50_ms, 0)} / ${fmt(b.release_p99_ms, 0)}`]),
+      row([String(b.n), b.round === 0 ? 'first (no history)' : `learned (#${b.round})`, `${b.ok}/${b.n}`, String(b.scale_calls), String(b.status_calls), fmt(b.fixed_100ms_status_calls, 0), fmt(b.startup_ms, 0), fmt(b.wake_overhead_p50_ms, 1), fmt(b.wake_overhead_p99_ms, 1), fmt(b.wake_overhead_max_ms, 1), fmt(b.detect_lag_p50_ms, 0), fmt(b.waker_release_ms, 1), `${fmt(b.release_min_ms, 0)} / ${fmt(b.release_p50_ms, 0)} / ${fmt(b.release_p99_ms, 0)}`]),
     );
   }
   for (const b of r.cold_burst ?? []) lines.push(...failures(`N=${b.n} #${b.round}`, b.error_samples, b.listen_overflows));

@@ -216,10 +216,18 @@ export class Waker {
     this.runWake(fn).then(
       (outcome) => {
         this.wakes.delete(fn.key);
-        log.info({ event: 'wake.ready', waitedMs: Math.round(this.deps.clock.now() - flight.startedAtMs), coldStart: outcome.coldStart, scaled: outcome.scaled, waiters: flight.waiters.size }, 'function ready');
-        this.observer.wakeReady?.(fn, outcome);
+        const waiters = [...flight.waiters];
         // Released in one pass, in the same tick: nothing else runs between the first and the last.
-        for (const waiter of [...flight.waiters]) waiter.resolve(outcome);
+        const releaseStart = performance.now();
+        for (const waiter of waiters) waiter.resolve(outcome);
+        this.observer.wakeReady?.(fn, outcome);
+        const waitedMs = Math.round(this.deps.clock.now() - flight.startedAtMs);
+        // Logged once the continuations (the CONTINUE writes) have run: releaseMs is our whole share
+        // of getting a burst out of the door.
+        setImmediate(() => {
+          const releaseMs = Math.round((performance.now() - releaseStart) * 100) / 100;
+          log.info({ event: 'wake.ready', waitedMs, coldStart: outcome.coldStart, scaled: outcome.scaled, waiters: waiters.length, releaseMs }, 'function ready');
+        });
       },
       (err: unknown) => {
         this.wakes.delete(fn.key);
