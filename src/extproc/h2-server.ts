@@ -16,6 +16,9 @@ const GRPC_UNIMPLEMENTED = '12';
 const GRPC_INTERNAL = '13';
 /** The warm answer, framed once: the warm path writes these 7 bytes and allocates nothing. */
 const FRAMED_CONTINUE = frame(CONTINUE_REQUEST_HEADERS);
+const RESPONSE_HEADERS = Object.freeze({ ':status': 200, 'content-type': 'application/grpc' });
+const OK_TRAILERS = Object.freeze({ 'grpc-status': GRPC_OK });
+const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true });
 
 /**
  * A gRPC server on node:http2 directly, for the two services faas-waker offers (ext_proc Process
@@ -53,12 +56,17 @@ export async function startH2Server(address: string, process: (call: ProcessCall
   };
 }
 
+/** Shared by every stream (the emitter is `this`): no closure per request. */
+function sendOkTrailers(this: ServerHttp2Stream): void {
+  this.sendTrailers(OK_TRAILERS);
+}
+
 class H2ProcessCall implements ProcessCall {
   private closed = false;
 
   constructor(private readonly stream: ServerHttp2Stream) {
-    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': GRPC_OK }));
+    stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS);
+    stream.on('wantTrailers', sendOkTrailers);
   }
 
   listen(handlers: ProcessCallHandlers): void {
