@@ -65,15 +65,25 @@ export function loadConfig(sources: ConfigSources): ParsedCommand {
   return { kind: 'run', config: Object.freeze({ ...rest, functionPrefixes: Object.freeze([...rest.functionPrefixes]) as string[], providerAuth }) };
 }
 
+/** Lenient parse, so an unknown flag is one problem among the others instead of hiding them. */
 function parseFlags(argv: readonly string[], problems: string[]): Record<string, string | boolean | undefined> {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
   for (const spec of SETTINGS) if (spec.flag !== undefined) options[spec.flag] = { type: 'string' };
-  try {
-    return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
-  } catch (err) {
-    problems.push(`command line: ${(err as Error).message}`);
-    return {};
+  const { values, tokens } = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true });
+  const flags: Record<string, string | boolean | undefined> = {};
+  for (const [name, value] of Object.entries(values)) {
+    const option = options[name];
+    if (option === undefined) problems.push(`command line: unknown flag --${name}`);
+    else if (option.type === 'string' && typeof value !== 'string') problems.push(`command line: --${name} needs a value`);
+    else flags[name] = value;
   }
+  // `--unknown value`: the value belongs to the unknown flag, it is not a second problem.
+  tokens.forEach((token, i) => {
+    const previous = tokens[i - 1];
+    const ownedByUnknown = previous?.kind === 'option' && options[previous.name] === undefined && previous.inlineValue !== true;
+    if (token.kind === 'positional' && !ownedByUnknown) problems.push(`command line: unexpected argument ${JSON.stringify(token.value)}`);
+  });
+  return flags;
 }
 
 function checkRelations(s: Settings, problems: string[]): void {
