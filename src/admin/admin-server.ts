@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { listenOn } from '../listen';
 
 /** One admin route: returns the answer, or undefined when the path is not its own. */
 export type AdminRoute = (req: IncomingMessage, url: URL) => AdminAnswer | undefined | Promise<AdminAnswer | undefined>;
@@ -20,18 +21,9 @@ export async function startAdminServer(address: string, routes: readonly AdminRo
     void handle(routes, req, res);
   });
   server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    if (address.startsWith('unix:')) {
-      server.listen(address.slice('unix:'.length).replace(/^\/\/(?=\/)/, ''), () => resolve());
-      return;
-    }
-    const { host, port } = splitAddress(address);
-    server.listen(port, host, () => resolve());
-  });
-  const bound = server.address();
+  const port = await listenOn(server, address);
   return {
-    port: typeof bound === 'object' && bound !== null ? (bound).port : 0,
+    port,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -61,11 +53,4 @@ async function handle(routes: readonly AdminRoute[], req: IncomingMessage, res: 
 
 export function json(status: number, value: unknown): AdminAnswer {
   return { status, body: `${JSON.stringify(value)}\n`, contentType: 'application/json' };
-}
-
-/** `host:port` or `[v6]:port` → parts for net.listen. */
-export function splitAddress(address: string): { host: string; port: number } {
-  const idx = address.lastIndexOf(':');
-  const host = address.slice(0, idx).replace(/^\[|\]$/g, '');
-  return { host, port: Number(address.slice(idx + 1)) };
 }

@@ -1,4 +1,5 @@
 import { createServer, type Http2Session, type ServerHttp2Stream } from 'node:http2';
+import { listenOn } from '../listen';
 import { FrameError, FrameReader, frame } from './grpc-frames';
 import { decodeHealthRequest, encodeHealthResponse, type HealthState } from './health';
 import type { ProcessCall, ProcessCallHandlers } from './process-call';
@@ -42,7 +43,7 @@ export async function startH2Server(address: string, process: (call: ProcessCall
     else if (path === HEALTH_WATCH_PATH) healthWatch(stream, health);
     else finish(stream, GRPC_UNIMPLEMENTED, `unknown method ${String(path)}`);
   });
-  const port = await listen(server, address);
+  const port = await listenOn(server, address);
   return {
     port,
     stop: (graceMs) =>
@@ -156,21 +157,3 @@ function finish(stream: ServerHttp2Stream, grpcStatus: string, message?: string,
   if (body !== undefined) stream.write(frame(body));
   stream.end();
 }
-
-function listen(server: ReturnType<typeof createServer>, address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    const done = (): void => {
-      server.removeListener('error', reject);
-      const bound = server.address();
-      resolve(typeof bound === 'object' && bound !== null ? bound.port : 0);
-    };
-    if (address.startsWith('unix:')) {
-      server.listen(address.slice('unix:'.length).replace(/^\/\/(?=\/)/, ''), done);
-      return;
-    }
-    const idx = address.lastIndexOf(':');
-    server.listen({ host: address.slice(0, idx).replace(/^\[|\]$/g, ''), port: Number(address.slice(idx + 1)) }, done);
-  });
-}
-
