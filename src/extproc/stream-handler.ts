@@ -34,7 +34,8 @@ type Call = ProcessCall;
  */
 export function createStreamHandler(deps: StreamHandlerDeps): (call: Call) => void {
   const { waker, router, observer } = deps;
-  const overrideMs = deps.holdTimeoutMs + deps.overrideMarginMs;
+  // The same for every hold: encoded once.
+  const override = overrideTimeout(deps.holdTimeoutMs + deps.overrideMarginMs);
 
   return (call: Call): void => {
     observer?.streamOpened?.();
@@ -82,7 +83,7 @@ export function createStreamHandler(deps: StreamHandlerDeps): (call: Call) => vo
         return;
       }
       // Before any provider call: a slow provider must never trip Envoy's message timer.
-      call.write(overrideTimeout(overrideMs));
+      call.write(override);
       const controller = new AbortController();
       hold = controller;
       waker.hold(fn, controller.signal, msg.requestId).then(
