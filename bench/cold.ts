@@ -44,26 +44,15 @@ export interface WakeSample {
   readonly detectedAtMs: number | null;
 }
 
-export interface BurstOutcome extends Overhead {
-  readonly n: number;
-  /** "first": no earlier wake of this function; "learned": the poll schedule knows its start-up time. */
-  readonly wake: 'first' | 'learned';
-  readonly round: number;
+/** What every cold scenario reports about its requests, the provider calls and the machine. */
+interface WakeCounts extends Overhead {
   readonly ok: number;
   readonly status_counts: Record<string, number>;
   readonly error_samples: string[];
   readonly scale_calls: number;
   readonly status_calls: number;
-  /** Provider-side start-up: readyAtMs − scaleRequestedAtMs. */
-  readonly startup_ms: number | null;
   /** What fixed 100 ms polling would cost for that start-up: 1 initial status check + ceil(startup / 100) polls. */
   readonly fixed_100ms_status_calls: number | null;
-  /** Client-side wait: first byte − send, median. */
-  readonly hold_p50_ms: number | null;
-  /** faas-waker's share of the release: from readiness noticed to the last CONTINUE written (its `wake.ready` releaseMs). */
-  readonly waker_release_ms: number | null;
-  /** Last first byte − first first byte over the burst. */
-  readonly release_spread_ms: number | null;
   readonly cpu_pct: Record<string, number>;
   /** Envoy counters that moved during the burst (retries, overflows, connect failures, ext_proc). */
   readonly envoy_stats: Record<string, number>;
@@ -71,22 +60,27 @@ export interface BurstOutcome extends Overhead {
   readonly listen_overflows: number | null;
 }
 
-export interface ManyOutcome extends Overhead {
+export interface BurstOutcome extends WakeCounts {
+  readonly n: number;
+  /** "first": no earlier wake of this function; "learned": the poll schedule knows its start-up time. */
+  readonly wake: 'first' | 'learned';
+  readonly round: number;
+  /** Provider-side start-up: readyAtMs − scaleRequestedAtMs. */
+  readonly startup_ms: number | null;
+  /** Client-side wait: first byte − send, median. */
+  readonly hold_p50_ms: number | null;
+  /** faas-waker's share of the release: from readiness noticed to the last CONTINUE written (its `wake.ready` releaseMs). */
+  readonly waker_release_ms: number | null;
+  /** Last first byte − first first byte over the burst. */
+  readonly release_spread_ms: number | null;
+}
+
+export interface ManyOutcome extends WakeCounts {
   readonly functions: number;
-  readonly ok: number;
-  readonly status_counts: Record<string, number>;
-  readonly error_samples: string[];
-  readonly status_calls: number;
-  readonly scale_calls: number;
   readonly provider_calls: number;
   readonly startup_p50_ms: number | null;
   /** Last readyAtMs − first readyAtMs: how spread out the functions became ready (200 process start-ups on 2 cores). */
   readonly ready_spread_ms: number | null;
-  readonly fixed_100ms_status_calls: number | null;
-  readonly cpu_pct: Record<string, number>;
-  readonly envoy_stats: Record<string, number>;
-  /** Connections dropped machine-wide because an accept queue was full (TcpExt ListenOverflows), during the burst. */
-  readonly listen_overflows: number | null;
 }
 
 export interface ColdResult {

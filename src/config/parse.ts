@@ -1,3 +1,5 @@
+import { isDnsLabel } from '../routing/function-ref';
+
 /** Value parsers for settings. Each returns the parsed value or throws an Error whose message completes "expected ...". */
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
@@ -58,7 +60,7 @@ export function parsePrefixes(text: string): string[] {
 
 export function parseNamespace(text: string): string {
   const value = text.trim();
-  if (!/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(value)) throw new Error('a DNS-1123 label such as openfaas-fn');
+  if (!isDnsLabel(value)) throw new Error('a DNS-1123 label such as openfaas-fn');
   return value;
 }
 

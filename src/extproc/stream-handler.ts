@@ -25,19 +25,17 @@ export interface StreamHandlerDeps {
   readonly observer?: StreamObserver;
 }
 
-type Call = ProcessCall;
-
 /**
  * The ext_proc `Process` stream: translate, delegate, answer. Holds no rules of its own. Every
  * request_headers message gets exactly one answer, and a held stream always ends with an answer:
  * Envoy forwards a request whose stream closes silently.
  */
-export function createStreamHandler(deps: StreamHandlerDeps): (call: Call) => void {
+export function createStreamHandler(deps: StreamHandlerDeps): (call: ProcessCall) => void {
   const { waker, router, observer } = deps;
   // The same for every hold: encoded once.
   const override = overrideTimeout(deps.holdTimeoutMs + deps.overrideMarginMs);
 
-  return (call: Call): void => {
+  return (call: ProcessCall): void => {
     observer?.streamOpened?.();
     let hold: AbortController | undefined;
     let closed = false;
@@ -101,7 +99,7 @@ export function createStreamHandler(deps: StreamHandlerDeps): (call: Call) => vo
     }
   };
 
-  function reject(call: Call, err: unknown, msg: RequestHead, fn: string | undefined): void {
+  function reject(call: ProcessCall, err: unknown, msg: RequestHead, fn: string | undefined): void {
     const answer = toHttpAnswer(err);
     observer?.decision?.('rejected', answer.status);
     const fields = { event: 'request.rejected', requestId: msg.requestId, fn, status: answer.status, err: errorMessage(err) };

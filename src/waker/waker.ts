@@ -329,21 +329,22 @@ export class Waker {
   private markKnown(key: string): void {
     if (this.known.has(key)) return;
     this.known.add(key);
-    if (this.known.size > this.options.maxLearned) {
-      const oldest = this.known.values().next();
-      if (oldest.done !== true) this.known.delete(oldest.value);
-    }
+    trimOldest(this.known, this.options.maxLearned);
   }
 
   private remember(key: string, startupMs: number, uncertaintyMs: number): void {
     const next = learnStartup(this.learned.get(key), startupMs, uncertaintyMs);
     this.learned.delete(key);
     this.learned.set(key, next);
-    if (this.learned.size > this.options.maxLearned) {
-      const oldest = this.learned.keys().next();
-      if (oldest.done !== true) this.learned.delete(oldest.value);
-    }
+    trimOldest(this.learned, this.options.maxLearned);
   }
+}
+
+/** Insertion order is age: drops the oldest key once `max` is exceeded (bounded memory per function). */
+function trimOldest(collection: Set<string> | Map<string, unknown>, max: number): void {
+  if (collection.size <= max) return;
+  const oldest = collection.keys().next();
+  if (oldest.done !== true) collection.delete(oldest.value);
 }
 
 function logWakeFailure(log: Logger, err: unknown, waitedMs: number): void {

@@ -1,7 +1,5 @@
-import { credentials, loadPackageDefinition, type ServiceClientConstructor } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { protoPath } from 'grpc-health-check';
 import { startStack, type Stack } from '../../dev/stack/stack';
+import { check, healthClient } from '../support/health-client';
 import { agent, get, waitUntil } from './http';
 
 /** SIGTERM with requests held: drain, grace, then 503 for what is left; never a forwarded request. */
@@ -19,29 +17,15 @@ afterAll(async () => {
   await agent.close();
 });
 
-/** A grpc.health.v1 client built at run time from the proto that grpc-health-check ships. */
-function healthClient(port: number): { check(): Promise<string>; close(): void } {
-  const definition = loadSync(protoPath, { keepCase: true, enums: String });
-  const pkg = loadPackageDefinition(definition) as unknown as { grpc: { health: { v1: { Health: ServiceClientConstructor } } } };
-  const client = new pkg.grpc.health.v1.Health(`127.0.0.1:${port}`, credentials.createInsecure());
-  return {
-    check: () =>
-      new Promise((resolve, reject) => {
-        (client as unknown as { Check(req: { service: string }, cb: (err: Error | null, res?: { status: string }) => void): void }).Check({ service: '' }, (err, res) => (err ? reject(err) : resolve(res?.status ?? 'none')));
-      }),
-    close: () => client.close(),
-  };
-}
-
 test('SIGTERM during holds: health flips, the function that wakes in time succeeds, the other gets 503, exit 0', async () => {
   const health = healthClient(stack.waker.grpcPort);
   try {
-    expect(await health.check()).toBe('SERVING');
+    expect(await check(health, '')).toBe('SERVING');
     const soon = get(stack.url('/function/soon'));
     const late = get(stack.url('/function/late'));
     await waitUntil(async () => ((await (await stack.waker.admin('/status')).json()) as { heldTotal: number }).heldTotal === 2, 2_000, '2 held');
     stack.waker.child.proc.kill('SIGTERM');
-    await waitUntil(async () => (await health.check()) === 'NOT_SERVING', 400, 'NOT_SERVING during the drain delay');
+    await waitUntil(async () => (await check(health, '')) === 'NOT_SERVING', 400, 'NOT_SERVING during the drain delay');
     expect((await stack.waker.admin('/readyz')).status).toBe(503);
 
     const [soonRes, lateRes] = await Promise.all([soon, late]);

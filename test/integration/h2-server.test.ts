@@ -1,10 +1,8 @@
-import { credentials, loadPackageDefinition, type ServiceClientConstructor } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { protoPath } from 'grpc-health-check';
 import { connect } from 'node:http2';
 import { startH2Server } from '../../src/extproc/h2-server';
 import { HealthState } from '../../src/extproc/health';
 import type { GrpcServer } from '../../src/extproc/server';
+import { check, healthClient } from '../support/health-client';
 
 /** The node:http2 gRPC server's own protocol duties, checked with grpc-js clients and raw HTTP/2. */
 let server: GrpcServer;
@@ -26,18 +24,8 @@ beforeAll(async () => {
 
 afterAll(() => server.stop(100));
 
-type HealthClient = { Check(req: { service: string }, cb: (err: (Error & { code?: number }) | null, res?: { status: string }) => void): void; Watch(req: { service: string }): NodeJS.EventEmitter & { cancel(): void }; close(): void };
-
-function healthClient(): HealthClient {
-  const pkg = loadPackageDefinition(loadSync(protoPath, { keepCase: true, enums: String })) as unknown as { grpc: { health: { v1: { Health: ServiceClientConstructor } } } };
-  return new pkg.grpc.health.v1.Health(`127.0.0.1:${server.port}`, credentials.createInsecure()) as unknown as HealthClient;
-}
-
-const check = (client: HealthClient, service: string): Promise<string> =>
-  new Promise((resolve) => client.Check({ service }, (err, res) => resolve(err ? `error ${err.code ?? '?'}` : (res?.status ?? 'none'))));
-
 test('health Check answers per service; unknown services get NOT_FOUND (5)', async () => {
-  const client = healthClient();
+  const client = healthClient(server.port);
   expect(await check(client, '')).toBe('SERVING');
   expect(await check(client, 'envoy.service.ext_proc.v3.ExternalProcessor')).toBe('SERVING');
   expect(await check(client, 'nope')).toBe('error 5');
@@ -45,7 +33,7 @@ test('health Check answers per service; unknown services get NOT_FOUND (5)', asy
 });
 
 test('health Watch streams the current status and every change', async () => {
-  const client = healthClient();
+  const client = healthClient(server.port);
   const call = client.Watch({ service: '' });
   const seen: string[] = [];
   call.on('data', (res: { status: string }) => seen.push(res.status));
