@@ -2,7 +2,7 @@ import { createServer, type Http2Session, type ServerHttp2Stream } from 'node:ht
 import { listenOn } from '../listen';
 import { FrameError, FrameReader, frame } from './grpc-frames';
 import { decodeHealthRequest, encodeHealthResponse, type HealthState } from './health';
-import type { ProcessCall, ProcessCallHandlers } from './process-call';
+import { GrpcStatus, type GrpcStatusCode, type ProcessCall, type ProcessCallHandlers } from './process-call';
 import type { GrpcServer } from './server';
 import { CONTINUE_REQUEST_HEADERS, decodeIncoming } from './wire';
 
@@ -77,12 +77,13 @@ class H2ProcessCall implements ProcessCall {
       handlers.gone();
     };
     this.stream.on('data', (chunk: Buffer) => {
+      if (this.closed) return; // after a failure nothing more is parsed
       try {
         for (const message of reader.push(chunk)) handlers.data(decodeIncoming(message));
       } catch (err) {
         // Envoy answers the client with status_on_error; we close this stream with INTERNAL.
+        this.fail(GrpcStatus.INTERNAL, err instanceof FrameError || err instanceof Error ? err.message : 'malformed message');
         gone();
-        this.fail(err instanceof FrameError || err instanceof Error ? err.message : 'malformed message');
       }
     });
     this.stream.on('end', () => handlers.end());
@@ -100,10 +101,11 @@ class H2ProcessCall implements ProcessCall {
     this.stream.end();
   }
 
-  private fail(message: string): void {
-    if (this.stream.destroyed) return;
+  fail(code: GrpcStatusCode, message: string): void {
+    this.closed = true;
+    if (this.stream.destroyed || this.stream.writableEnded) return;
     this.stream.removeAllListeners('wantTrailers');
-    this.stream.on('wantTrailers', () => this.stream.sendTrailers({ 'grpc-status': GRPC_INTERNAL, 'grpc-message': encodeURIComponent(message) }));
+    this.stream.on('wantTrailers', () => this.stream.sendTrailers({ 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message) }));
     this.stream.end();
   }
 }

@@ -1,5 +1,17 @@
 import type { Incoming } from './wire';
 
+/** gRPC status codes this service ends streams with (grpc/doc/statuscodes.md). */
+export const GrpcStatus = {
+  OK: 0,
+  INVALID_ARGUMENT: 3,
+  NOT_FOUND: 5,
+  RESOURCE_EXHAUSTED: 8,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+} as const;
+export type GrpcStatusCode = (typeof GrpcStatus)[keyof typeof GrpcStatus];
+
 /**
  * One ext_proc `Process` stream as the stream handler sees it, whichever gRPC server carries it
  * (node:http2 directly, or grpc-js). Keeps the handler free of transport details.
@@ -11,6 +23,11 @@ export interface ProcessCall {
   write(response: Buffer): void;
   /** Ends our side with gRPC status OK (after Envoy half-closed). */
   end(): void;
+  /**
+   * Ends the stream with a non-OK gRPC status: for protocol violations by the peer. Envoy answers
+   * its client with `status_on_error`. Nothing is parsed or written afterwards, and `gone` follows.
+   */
+  fail(code: GrpcStatusCode, message: string): void;
 }
 
 export interface ProcessCallHandlers {

@@ -1,7 +1,7 @@
 import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { HEALTH_SERVICES, type HealthState } from './health';
-import type { ProcessCall } from './process-call';
+import type { GrpcStatusCode, ProcessCall } from './process-call';
 import { ExtProcService } from './service';
 import type { Incoming } from './wire';
 
@@ -66,6 +66,12 @@ function adapt(call: ServerDuplexStream<Incoming, Buffer>): ProcessCall {
     },
     end() {
       if (!call.writableEnded) call.end();
+    },
+    fail(code: GrpcStatusCode, message: string) {
+      if (gone) return;
+      gone = true;
+      // grpc-js ends a server stream with a status when the handler emits an error carrying a code.
+      call.emit('error', { code, details: message });
     },
   };
 }
