@@ -63,7 +63,7 @@ const SETTINGS_ENV = new Map(
 );
 const METRICS = new Set([...read('src/metrics.ts').matchAll(/name: '(faas_waker_[a-z_]+)'/g)].map((m) => m[1]));
 /** %RESPONSE_CODE_DETAILS% of faas-waker's answers (errors.ts prefixes them with faas_waker_): not metrics. */
-const DETAILS = new Set([...read('src/errors.ts').matchAll(/answer\(\d{3}, '[^']*', '([a-z_]+)'/g)].map((m) => `faas_waker_${m[1]}`));
+const DETAILS = new Set([...read('src/errors.ts').matchAll(/answer\(\d{3}, '[a-z_]+', '[^']*', '([a-z_]+)'/g)].map((m) => `faas_waker_${m[1]}`));
 const EVENTS = new Set(
   walk(join(root, 'src'), (n) => n.endsWith('.ts'))
     .filter((f) => !rel(f).startsWith('src/gen/'))

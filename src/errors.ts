@@ -46,8 +46,21 @@ export class ClientGoneError extends WakeError {
   readonly code = 'CLIENT_GONE';
 }
 
+/** Why a request was rejected: the bounded `reason` label of faas_waker_decisions_total. */
+export type RejectReason =
+  | 'invalid_name'
+  | 'not_found'
+  | 'queue_full'
+  | 'hold_timeout'
+  | 'wake_timeout'
+  | 'provider_unavailable'
+  | 'provider_error'
+  | 'shutting_down'
+  | 'internal';
+
 export interface HttpAnswer {
   status: number;
+  reason: RejectReason;
   /** Plain-text body, ends with a newline. */
   body: string;
   /** Seconds, for the `retry-after` header, when retrying makes sense. */
@@ -58,20 +71,20 @@ export interface HttpAnswer {
 
 /** The only place that knows which status each failure gets (DESIGN.md §5). */
 export function toHttpAnswer(err: unknown): HttpAnswer {
-  if (err instanceof InvalidFunctionNameError) return answer(400, 'invalid function name', 'invalid_function_name');
-  if (err instanceof FunctionNotFoundError) return answer(404, 'function not found', 'function_not_found');
-  if (err instanceof QueueFullError) return answer(503, 'too many requests waiting for this function', 'hold_queue_full', 1);
-  if (err instanceof HoldTimeoutError) return answer(504, 'function did not become ready in time', 'hold_timeout', 2);
-  if (err instanceof WakeTimeoutError) return answer(504, 'function did not become ready in time', 'wake_timeout', 5);
-  if (err instanceof ProviderUnavailableError) return answer(503, 'function provider unavailable', 'provider_unavailable', 5);
-  if (err instanceof ProviderError) return answer(502, 'function provider error', 'provider_error');
-  if (err instanceof ShuttingDownError) return answer(503, 'shutting down, retry', 'shutting_down', 1);
-  return answer(500, 'internal error', 'internal_error');
+  if (err instanceof InvalidFunctionNameError) return answer(400, 'invalid_name', 'invalid function name', 'invalid_function_name');
+  if (err instanceof FunctionNotFoundError) return answer(404, 'not_found', 'function not found', 'function_not_found');
+  if (err instanceof QueueFullError) return answer(503, 'queue_full', 'too many requests waiting for this function', 'hold_queue_full', 1);
+  if (err instanceof HoldTimeoutError) return answer(504, 'hold_timeout', 'function did not become ready in time', 'hold_timeout', 2);
+  if (err instanceof WakeTimeoutError) return answer(504, 'wake_timeout', 'function did not become ready in time', 'wake_timeout', 5);
+  if (err instanceof ProviderUnavailableError) return answer(503, 'provider_unavailable', 'function provider unavailable', 'provider_unavailable', 5);
+  if (err instanceof ProviderError) return answer(502, 'provider_error', 'function provider error', 'provider_error');
+  if (err instanceof ShuttingDownError) return answer(503, 'shutting_down', 'shutting down, retry', 'shutting_down', 1);
+  return answer(500, 'internal', 'internal error', 'internal_error');
 }
 
-function answer(status: number, text: string, details: string, retryAfterSec?: number): HttpAnswer {
+function answer(status: number, reason: RejectReason, text: string, details: string, retryAfterSec?: number): HttpAnswer {
   const body = `${text}\n`;
-  const base = { status, body, details: `faas_waker_${details}` };
+  const base = { status, reason, body, details: `faas_waker_${details}` };
   return retryAfterSec === undefined ? base : { ...base, retryAfterSec };
 }
 

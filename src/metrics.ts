@@ -35,7 +35,12 @@ export function createMetrics(version: string): Metrics {
   collectDefaultMetrics({ register: registry });
   const streamsTotal = new Counter({ name: 'faas_waker_streams_total', help: 'ext_proc streams opened by Envoy', registers: [registry] });
   const streamsActive = new Gauge({ name: 'faas_waker_streams_active', help: 'ext_proc streams open now', registers: [registry] });
-  const decisions = new Counter({ name: 'faas_waker_decisions_total', help: 'Answers to request headers by outcome (pass, warm, cold, rejected) and HTTP code of rejections', labelNames: ['outcome', 'code'], registers: [registry] });
+  const decisions = new Counter({
+    name: 'faas_waker_decisions_total',
+    help: 'Answers to request headers by outcome (pass, warm, checked, woken, rejected); rejections carry a reason',
+    labelNames: ['outcome', 'reason'],
+    registers: [registry],
+  });
   new Gauge({
     name: 'faas_waker_held_requests',
     help: 'Requests held now, by function (functions not yet confirmed by the provider count as "other")',
@@ -52,8 +57,14 @@ export function createMetrics(version: string): Metrics {
     },
   });
   const coldStarts = new Counter({ name: 'faas_waker_cold_starts_total', help: 'Wakes that found a function with no ready replica and waited for it (per faas-waker replica)', labelNames: ['function'], registers: [registry] });
-  const coldWait = new Histogram({ name: 'faas_waker_cold_start_wait_seconds', help: 'Time a request was held for a cold start', buckets: WAIT_BUCKETS, registers: [registry] });
-  const holdWait = new Histogram({ name: 'faas_waker_hold_wait_seconds', help: 'Time any held request waited (cold or not), by result', labelNames: ['cold_start'], buckets: WAIT_BUCKETS, registers: [registry] });
+  const wakes = new Counter({ name: 'faas_waker_wakes_total', help: 'Wakes by result: woken (had to start), running (already up), or why it failed', labelNames: ['result'], registers: [registry] });
+  const holdWait = new Histogram({
+    name: 'faas_waker_hold_wait_seconds',
+    help: 'Time every held request waited, by result (woken, checked, client_gone, or the rejection reason)',
+    labelNames: ['result'],
+    buckets: WAIT_BUCKETS,
+    registers: [registry],
+  });
   const providerRequests = new Counter({ name: 'faas_waker_provider_requests_total', help: 'Provider API calls by call (status, scale) and status class (2xx, 4xx, 5xx, error)', labelNames: ['call', 'status'], registers: [registry] });
   const providerDuration = new Histogram({ name: 'faas_waker_provider_request_duration_seconds', help: 'Provider API call duration', labelNames: ['call'], buckets: PROVIDER_BUCKETS, registers: [registry] });
   const cacheLookups = new Counter({ name: 'faas_waker_cache_lookups_total', help: 'Readiness cache lookups by result', labelNames: ['result'], registers: [registry] });
@@ -64,7 +75,8 @@ export function createMetrics(version: string): Metrics {
   const decided: Record<Exclude<Decision, 'rejected'>, { inc(): void }> = {
     pass: decisions.labels('pass', ''),
     warm: decisions.labels('warm', ''),
-    cold: decisions.labels('cold', ''),
+    checked: decisions.labels('checked', ''),
+    woken: decisions.labels('woken', ''),
   };
 
   return {
@@ -78,21 +90,18 @@ export function createMetrics(version: string): Metrics {
         streamsActive.inc();
       },
       streamClosed: () => streamsActive.dec(),
-      decision: (outcome, status) => {
-        if (outcome === 'rejected') decisions.inc({ outcome, code: String(status ?? 0) });
+      decision: (outcome, reason) => {
+        if (outcome === 'rejected') decisions.inc({ outcome, reason: reason ?? 'internal' });
         else decided[outcome].inc();
       },
     },
     waker: {
       cacheLookup: (isHit) => (isHit ? hit : miss).inc(),
-      wakeReady: (fn: FunctionRef, result) => {
-        if (result.coldStart) coldStarts.inc({ function: fn.key });
+      wakeFinished: (fn: FunctionRef, result) => {
+        wakes.inc({ result });
+        if (result === 'woken') coldStarts.inc({ function: fn.key });
       },
-      holdFinished: (_fn, result) => {
-        const seconds = result.waitedMs / 1000;
-        if (result.coldStart) coldWait.observe(seconds);
-        holdWait.observe({ cold_start: String(result.coldStart) }, seconds);
-      },
+      holdFinished: (_fn, result, waitedMs) => holdWait.observe({ result }, waitedMs / 1000),
     },
     provider: (call, status, durationMs) => {
       providerRequests.inc({ call, status });

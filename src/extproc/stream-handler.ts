@@ -1,18 +1,22 @@
-import { ClientGoneError, InvalidFunctionNameError, FunctionNotFoundError, toHttpAnswer, errorMessage } from '../errors';
+import { ClientGoneError, InvalidFunctionNameError, FunctionNotFoundError, toHttpAnswer, errorMessage, type RejectReason } from '../errors';
 import type { Logger } from '../logging';
 import { routeRequest, type RouterOptions } from '../routing/router';
 import type { Waker } from '../waker/waker';
 import { continueAfterHold, immediate, overrideTimeout } from './responses';
-import type { ProcessCall } from './process-call';
+import { GrpcStatus, type ProcessCall } from './process-call';
 import { CONTINUE_REQUEST_HEADERS, continueBytes, isRequestHead, type Incoming, type RequestHead } from './wire';
 
-export type Decision = 'pass' | 'warm' | 'cold' | 'rejected';
+/**
+ * How a request's headers were answered: not managed (`pass`), from the cache (`warm`), after a hold
+ * that only needed a status call (`checked`), after a real wake (`woken`), or with an error.
+ */
+export type Decision = 'pass' | 'warm' | 'checked' | 'woken' | 'rejected';
 
 /** Hooks for metrics; all optional. */
 export interface StreamObserver {
   streamOpened?(): void;
   streamClosed?(): void;
-  decision?(outcome: Decision, status?: number): void;
+  decision?(outcome: Decision, reason?: RejectReason): void;
 }
 
 export interface StreamHandlerDeps {
@@ -39,6 +43,9 @@ export function createStreamHandler(deps: StreamHandlerDeps): (call: ProcessCall
     observer?.streamOpened?.();
     let hold: AbortController | undefined;
     let closed = false;
+    // Envoy sends request_headers once per stream. A second one is a peer we do not trust: it
+    // would take a second hold slot that only the stream's end could free.
+    let sawHead = false;
     const gone = (): void => {
       if (closed) return;
       closed = true;
@@ -55,10 +62,18 @@ export function createStreamHandler(deps: StreamHandlerDeps): (call: ProcessCall
     });
 
     function onMessage(msg: Incoming): void {
+      if (closed) return;
       if (!isRequestHead(msg)) {
         call.write(continueBytes(msg.phase));
         return;
       }
+      if (sawHead) {
+        deps.logger.warn({ event: 'stream.protocol_error', requestId: msg.requestId }, 'second request_headers on one stream: ending the stream');
+        call.fail(GrpcStatus.INVALID_ARGUMENT, 'request_headers sent twice on one stream');
+        gone();
+        return;
+      }
+      sawHead = true;
       const route = routeRequest(msg.path, router);
       if (route.kind === 'pass') {
         observer?.decision?.('pass');
@@ -87,7 +102,7 @@ export function createStreamHandler(deps: StreamHandlerDeps): (call: ProcessCall
       waker.hold(fn, controller.signal, msg.requestId).then(
         (result) => {
           if (closed) return;
-          observer?.decision?.('cold');
+          observer?.decision?.(result.coldStart ? 'woken' : 'checked');
           deps.logger.debug({ event: 'request.released', requestId: msg.requestId, fn: fn.key, ...result }, 'held request released');
           call.write(continueAfterHold({ fn: fn.key, ...result }));
         },
@@ -101,7 +116,7 @@ export function createStreamHandler(deps: StreamHandlerDeps): (call: ProcessCall
 
   function reject(call: ProcessCall, err: unknown, msg: RequestHead, fn: string | undefined): void {
     const answer = toHttpAnswer(err);
-    observer?.decision?.('rejected', answer.status);
+    observer?.decision?.('rejected', answer.reason);
     const fields = { event: 'request.rejected', requestId: msg.requestId, fn, status: answer.status, err: errorMessage(err) };
     if (answer.status >= 500) deps.logger.warn(fields, 'request answered with an error');
     else deps.logger.debug(fields, 'request rejected');

@@ -8,6 +8,7 @@ import {
   ProviderError,
   QueueFullError,
   ShuttingDownError,
+  toHttpAnswer,
   WakeError,
   WakeTimeoutError,
 } from '../errors';
@@ -134,8 +135,12 @@ export class Waker {
     try {
       const outcome = await this.waitForWake(fn, signal, this.options.holdTimeoutMs, requestId);
       const result = { coldStart: outcome.coldStart, waitedMs: this.deps.clock.now() - started };
-      this.observer.holdFinished?.(fn, result);
+      this.observer.holdFinished?.(fn, outcome.coldStart ? 'woken' : 'checked', result.waitedMs);
       return result;
+    } catch (err) {
+      // Every hold is observed, failures too: a histogram of successes alone hides the 504s.
+      this.observer.holdFinished?.(fn, err instanceof ClientGoneError ? 'client_gone' : toHttpAnswer(err).reason, this.deps.clock.now() - started);
+      throw err;
     } finally {
       this.limiter.release(fn.key);
       this.observer.heldChanged?.(fn, this.limiter.held(fn.key));
@@ -220,7 +225,7 @@ export class Waker {
         // Released in one pass, in the same tick: nothing else runs between the first and the last.
         const releaseStart = performance.now();
         for (const waiter of waiters) waiter.resolve(outcome);
-        this.observer.wakeReady?.(fn, outcome);
+        this.observer.wakeFinished?.(fn, outcome.coldStart ? 'woken' : 'running');
         const waitedMs = Math.round(this.deps.clock.now() - flight.startedAtMs);
         // Logged once the continuations (the CONTINUE writes) have run: releaseMs is our whole share
         // of getting a burst out of the door.
@@ -231,6 +236,7 @@ export class Waker {
       },
       (err: unknown) => {
         this.wakes.delete(fn.key);
+        this.observer.wakeFinished?.(fn, toHttpAnswer(err).reason);
         logWakeFailure(log, err, this.deps.clock.now() - flight.startedAtMs);
         const error = err instanceof Error ? err : new Error(errorMessage(err));
         for (const waiter of [...flight.waiters]) waiter.reject(error);

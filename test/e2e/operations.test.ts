@@ -54,12 +54,16 @@ test('/metrics shows exactly the cold starts, warm passes, 404s and 504s a scrip
   const after = await metrics();
   const delta = (name: string): number => metric(after, name) - metric(before, name);
   expect(delta('faas_waker_cold_starts_total{function="prewarm.openfaas-fn"}')).toBe(1);
-  expect(delta('faas_waker_decisions_total{outcome="cold",code=""}')).toBe(1);
-  expect(delta('faas_waker_decisions_total{outcome="warm",code=""}')).toBe(3);
-  expect(delta('faas_waker_decisions_total{outcome="rejected",code="404"}')).toBe(2);
-  expect(delta('faas_waker_decisions_total{outcome="rejected",code="504"}')).toBe(1);
-  expect(delta('faas_waker_decisions_total{outcome="pass",code=""}')).toBe(1);
-  expect(delta('faas_waker_cold_start_wait_seconds_count')).toBe(1);
+  expect(delta('faas_waker_decisions_total{outcome="woken",reason=""}')).toBe(1);
+  expect(delta('faas_waker_decisions_total{outcome="warm",reason=""}')).toBe(3);
+  expect(delta('faas_waker_decisions_total{outcome="rejected",reason="not_found"}')).toBe(2);
+  expect(delta('faas_waker_decisions_total{outcome="rejected",reason="hold_timeout"}')).toBe(1);
+  expect(delta('faas_waker_decisions_total{outcome="pass",reason=""}')).toBe(1);
+  // Every hold is in the histogram, the 504 too; the never-ready wake itself is still going.
+  expect(delta('faas_waker_hold_wait_seconds_count{result="woken"}')).toBe(1);
+  expect(delta('faas_waker_hold_wait_seconds_count{result="hold_timeout"}')).toBe(1);
+  expect(delta('faas_waker_wakes_total{result="woken"}')).toBe(1);
+  expect(delta('faas_waker_wakes_total{result="not_found"}')).toBe(2);
   expect(delta('faas_waker_provider_requests_total{call="scale",status="2xx"}')).toBe(2); // prewarm + never
   expect(metric(after, 'faas_waker_held_requests{function="other"}')).toBe(0);
 });

@@ -49,8 +49,8 @@ export class Exchange {
     this.call.write(msg);
   }
 
-  /** Resolves with the n-th response (1-based), or rejects after `timeoutMs`. */
-  async nth(n: number, timeoutMs = 5_000): Promise<ProcessingResponse> {
+  /** Resolves with the n-th response (1-based), or rejects after `timeoutMs` (a safety net, not a measurement). */
+  async nth(n: number, timeoutMs = 30_000): Promise<ProcessingResponse> {
     const deadline = Date.now() + timeoutMs;
     while (this.received.length < n) {
       if (Date.now() > deadline) throw new Error(`only ${this.received.length} responses after ${timeoutMs} ms`);
