@@ -85,6 +85,11 @@ export class Waker {
   private readonly statusCalls = new SingleFlight<FunctionStatus>();
   private readonly limiter: HoldLimiter;
   private readonly learned = new Map<string, StartupEstimate>();
+  /**
+   * Start-up times of every function this process has woken, pooled: the prior for a function with
+   * no history of its own (functions of one cluster start alike). Memory only; a restart forgets it.
+   */
+  private population: StartupEstimate | undefined;
   /** Functions the provider confirmed (bounded, oldest first out): only these get metric labels. */
   private readonly known = new Set<string>();
   /** Set after the drain delay: new holds are refused (503) while held ones finish. */
@@ -258,7 +263,7 @@ export class Waker {
       scaledAt = lastScaleAt = clock.now();
       this.deps.logger.debug({ event: 'wake.scale', fn: fn.key, replicas: status.minScale }, 'scale requested');
     }
-    const estimate = scaledAt === undefined ? undefined : this.learned.get(fn.key);
+    const estimate = scaledAt === undefined ? undefined : (this.learned.get(fn.key) ?? this.population);
     let failures = 0;
     let lastNotReadyAt = clock.now();
     for (let attempt = 0; ; attempt++) {
@@ -340,6 +345,8 @@ export class Waker {
 
   private remember(key: string, startupMs: number, uncertaintyMs: number): void {
     const next = learnStartup(this.learned.get(key), startupMs, uncertaintyMs);
+    // Pooled with the spread between functions as its uncertainty: a vague prior, polled widely.
+    this.population = learnStartup(this.population, startupMs, Math.max(uncertaintyMs, Math.abs(startupMs - (this.population?.meanMs ?? startupMs))));
     this.learned.delete(key);
     this.learned.set(key, next);
     trimOldest(this.learned, this.options.maxLearned);

@@ -12,10 +12,11 @@ export const OTHER: FunctionRef = functionRef('other', 'openfaas-fn');
 export const T0 = 1_000_000;
 
 /**
- * Poll times after the scale call with min 25 ms, max 1000 ms and random = 0.5 (no jitter):
- * delays 25, 38, 56, 84, 127, 190, 285, 427, 641, 961, 1000 ...
+ * Poll times after the scale call with no history, min 25 ms, max 1000 ms and random = 0.5 (no
+ * jitter): nothing in the first 500 ms, every 75 ms over the prior window until the call budget
+ * (poll k no earlier than k x 100 ms) catches up at 1700 ms, then every 100 ms.
  */
-export const POLL_TIMES = [25, 63, 119, 203, 330, 520, 805, 1232, 1873, 2834, 3834, 4834] as const;
+export const POLL_TIMES = [500, 575, 650, 725, 800, 875, 950, 1025, 1100, 1175, 1250, 1325, 1400, 1475, 1550, 1625, 1700, 1800, 1900, 2000, 2100, 2200, 2300, 2400, 2500] as const;
 
 export const WAKER_OPTIONS: WakerOptions = {
   holdTimeoutMs: 10_000,

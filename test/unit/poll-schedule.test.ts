@@ -6,24 +6,51 @@ function delay(overrides: Partial<PollInput>): number {
   return nextPollDelayMs({ ...BASE, ...overrides });
 }
 
-describe('without an estimate: geometric backoff', () => {
-  test('exact sequence with random = 0.5 (no jitter), capped at maxMs', () => {
-    const seq = Array.from({ length: 13 }, (_, attempt) => delay({ attempt }));
-    expect(seq).toEqual([25, 38, 56, 84, 127, 190, 285, 427, 641, 961, 1000, 1000, 1000]);
+/** Poll times (ms after the scale call) the schedule chooses from attempt 0 on, with `random` fixed. */
+function pollTimes(n: number, overrides: Partial<PollInput> = {}): number[] {
+  const times: number[] = [];
+  let t = 0;
+  for (let attempt = 0; attempt < n; attempt++) {
+    t += Math.max(1, delay({ ...overrides, attempt, elapsedMs: t, remainingMs: 120_000 - t }));
+    times.push(t);
+  }
+  return times;
+}
+
+describe('without an estimate: the prior window under the call budget', () => {
+  test('nothing in the first 500 ms, every 75 ms until the budget catches up, then every 100 ms', () => {
+    expect(pollTimes(22)).toEqual([
+      500, 575, 650, 725, 800, 875, 950, 1025, 1100, 1175, 1250, 1325, 1400, 1475, 1550, 1625, 1700, 1800, 1900, 2000, 2100, 2200,
+    ]);
   });
 
   test.each([
-    [0, 100, 100],
-    [3, 100, 338],
-    [20, 100, 2000],
-  ])('attempt %d, min %d -> %d (max 2000)', (attempt, minMs, expected) => {
-    expect(delay({ attempt, minMs, maxMs: 2000 })).toBe(expected);
+    [0, 0, 500],
+    [0, 200, 300],
+    [0, 499, 1],
+    [5, 900, 75],
+    [16, 1625, 75],
+    [17, 1700, 100], // the budget binds: poll 18 not before 1800 ms
+    [19, 2000, 100],
+    [250, 29_000, 100], // far behind the budget: the plain 100 ms gap
+  ])('attempt %d at %d ms -> %d ms', (attempt, elapsedMs, expected) => {
+    expect(delay({ attempt, elapsedMs })).toBe(expected);
   });
 
   test.each([
-    [0, 60_000, 25],
-    [12, 999, 999],
-    [12, 10, 10],
+    [30_000, 100],
+    [32_000, 150],
+    [37_000, 225],
+    [55_000, 759],
+    [61_000, 1000],
+    [90_000, 1000],
+  ])('a start slower than 30 s backs off: elapsed %d -> %d (max 1000)', (elapsedMs, expected) => {
+    expect(delay({ attempt: 300, elapsedMs, remainingMs: 120_000 })).toBe(expected);
+  });
+
+  test.each([
+    [0, 60_000, 500],
+    [0, 499, 499],
     [0, 1, 1],
     [0, 0, 0],
     [0, -5, 0],
@@ -32,20 +59,14 @@ describe('without an estimate: geometric backoff', () => {
   });
 
   test.each([
-    [0, 0, 90],
-    [0, 0.999_999, 110],
-    [20, 0, 900],
-    [20, 0.999_999, 1100],
-  ])('jitter: attempt %d, random %d -> %d (min 100, max 1000)', (attempt, random, expected) => {
-    expect(delay({ attempt, random, minMs: 100 })).toBe(expected);
+    [0, 67.5],
+    [0.999_999, 82.4],
+  ])('jitter inside the window: random %d -> %d ms (75 ± 10 %)', (random, expected) => {
+    expect(delay({ attempt: 3, elapsedMs: 800, random })).toBe(Math.round(expected));
   });
 
-  test('jitter stays within ±10 % for every random in [0, 1)', () => {
-    for (let i = 0; i < 100; i++) {
-      const d = delay({ attempt: 4, minMs: 100, maxMs: 10_000, random: i / 100 });
-      expect(d).toBeGreaterThanOrEqual(Math.round(506.25 * 0.9));
-      expect(d).toBeLessThanOrEqual(Math.round(506.25 * 1.1));
-    }
+  test('jitter never moves a poll ahead of the budget', () => {
+    for (let i = 0; i < 100; i++) expect(delay({ attempt: 16, elapsedMs: 1650, random: i / 100 })).toBeGreaterThanOrEqual(50);
   });
 });
 
@@ -62,8 +83,17 @@ describe('with an estimate', () => {
     expect(delay({ estimate, elapsedMs, attempt: 3 })).toBe(expected);
   });
 
-  test.each([800, 900, 1000, 1199, 1200])('inside the window: elapsed %d -> min interval', (elapsedMs) => {
-    expect(delay({ estimate, elapsedMs, attempt: 7 })).toBe(25);
+  test.each([
+    [800, 3, 44], // 9 calls affordable until 1200 ms: 400 ms / 9
+    [1000, 8, 50], // 4 left for the last 200 ms
+    [1100, 10, 50],
+    [1199, 11, 25],
+  ])('inside the window: elapsed %d after %d polls -> %d (what the budget still allows, spread evenly)', (elapsedMs, attempt, expected) => {
+    expect(delay({ estimate, elapsedMs, attempt })).toBe(expected);
+  });
+
+  test('a settled estimate in a narrow window is polled at the minimum interval', () => {
+    expect(delay({ estimate: { meanMs: 3000, devMs: 10 }, elapsedMs: 2960, attempt: 1 })).toBe(25);
   });
 
   test.each([
@@ -160,5 +190,22 @@ describe('property: a learned estimate beats fixed 100 ms polling', () => {
     const fixed = simulate(readyAtMs, () => 100);
     expect(ours.polls).toBeLessThan(fixed.polls);
     expect(ours.detectedAtMs - readyAtMs).toBeLessThanOrEqual(minMs * 1.1);
+  });
+});
+
+describe('property: never more status calls than fixed 100 ms polling', () => {
+  const estimates: (StartupEstimate | undefined)[] = [undefined, { meanMs: 1000, devMs: 20 }, { meanMs: 1000, devMs: 400 }, { meanMs: 300, devMs: 10 }, { meanMs: 8000, devMs: 50 }];
+  const readyTimes = [1, 99, 100, 101, 250, 499, 501, 730, 1000, 1052, 1399, 2001, 2999, 7777, 31_000, 44_444];
+  const cases = readyTimes.flatMap((readyAtMs) => estimates.map((estimate, i) => [readyAtMs, i, estimate] as const));
+
+  test.each(cases)('ready at %d ms, estimate #%d', (readyAtMs, _i, estimate) => {
+    for (const seed of [1, 7, 99]) {
+      const random = lcg(seed);
+      const ours = simulate(readyAtMs, (attempt, elapsedMs) =>
+        nextPollDelayMs({ attempt, elapsedMs, remainingMs: 120_000 - elapsedMs, minMs: 25, maxMs: 1000, estimate, random: random() }),
+      );
+      // Fixed polling checks at 100, 200, ...: it finds readiness at poll ceil(T / 100).
+      expect(ours.polls).toBeLessThanOrEqual(Math.max(1, Math.ceil(readyAtMs / 100)));
+    }
   });
 });

@@ -27,13 +27,13 @@ describe('Waker: failures', () => {
 
   test('a function removed during the wake -> FunctionNotFoundError at the next poll', async () => {
     h = createHarness();
-    h.provider.define(HELLO.key, { startupMs: 5000 });
+    h.provider.define(HELLO.key, { startupMs: 6000 });
     const held = track(h.waker.hold(HELLO, never()));
     await h.at(100);
     h.provider.remove(HELLO.key);
-    await h.at(118);
+    await h.at(499);
     expect(held.state).toBe('pending');
-    await h.at(119);
+    await h.at(500);
     expect(held.error).toBeInstanceOf(FunctionNotFoundError);
     expect(h.waker.lookup(HELLO)).toBe('not-found');
   });
@@ -50,9 +50,9 @@ describe('Waker: failures', () => {
     expect(h.waker.snapshot().wakes).toEqual([{ fn: HELLO.key, sinceMs: 1000, waiters: 0 }]);
     await h.at(1500);
     const second = track(h.waker.hold(HELLO, never()));
-    await h.at(1873); // the first poll after the 1500 ms start-up
-    expect(second.value).toEqual({ coldStart: true, waitedMs: 373 });
-    expect([h.provider.scaleCallCount(), h.provider.statusCallCount()]).toEqual([1, 10]);
+    await h.at(1550); // the first poll after the 1500 ms start-up
+    expect(second.value).toEqual({ coldStart: true, waitedMs: 50 });
+    expect([h.provider.scaleCallCount(), h.provider.statusCallCount()]).toEqual([1, 16]);
   });
 
   test('wake timeout -> WakeTimeoutError, with the last poll exactly at the deadline', async () => {
@@ -63,28 +63,28 @@ describe('Waker: failures', () => {
     expect(held.state).toBe('pending');
     await h.at(2000);
     expect(held.error).toBeInstanceOf(WakeTimeoutError);
-    // 1 + polls at 25, 63, 119, 203, 330, 520, 805, 1232, 1873, 2000
-    expect([h.provider.statusCallCount(), h.provider.scaleCallCount(), h.waker.snapshot().wakes]).toEqual([11, 1, []]);
+    // 1 + polls every 75 ms from 500 to 1625, then on the budget's 100 ms grid up to the deadline
+    expect([h.provider.statusCallCount(), h.provider.scaleCallCount(), h.waker.snapshot().wakes]).toEqual([21, 1, []]);
     await h.at(60_000);
-    expect(h.provider.statusCallCount()).toBe(11);
+    expect(h.provider.statusCallCount()).toBe(21);
   });
 
   test('max held per function -> QueueFullError for the excess at once', async () => {
     h = createHarness({ maxHeldPerFunction: 2 });
-    h.provider.define(HELLO.key, { startupMs: 500 }).define(OTHER.key, { startupMs: 500 });
+    h.provider.define(HELLO.key, { startupMs: 600 }).define(OTHER.key, { startupMs: 600 });
     const kept = [track(h.waker.hold(HELLO, never())), track(h.waker.hold(HELLO, never()))];
     const excess = [track(h.waker.hold(HELLO, never())), track(h.waker.hold(HELLO, never()))];
     const other = track(h.waker.hold(OTHER, never()));
     await h.clock.flush();
     expect(excess.map((x) => x.error instanceof QueueFullError)).toEqual([true, true]);
     expect([h.waker.heldTotal, h.waker.snapshot().held]).toEqual([3, { [HELLO.key]: 2, [OTHER.key]: 1 }]);
-    await h.at(520);
+    await h.at(650);
     expect([...kept, other].map((x) => x.state)).toEqual(['resolved', 'resolved', 'resolved']);
   });
 
   test('max held in total -> QueueFullError across functions', async () => {
     h = createHarness({ maxHeldTotal: 1 });
-    h.provider.define(HELLO.key, { startupMs: 500 }).define(OTHER.key, { startupMs: 500 });
+    h.provider.define(HELLO.key, { startupMs: 600 }).define(OTHER.key, { startupMs: 600 });
     const a = track(h.waker.hold(HELLO, never()));
     const b = track(h.waker.hold(OTHER, never()));
     await h.clock.flush();
@@ -93,7 +93,7 @@ describe('Waker: failures', () => {
 
   test('client abort -> ClientGoneError at once; counts drop; other waiters still succeed', async () => {
     h = createHarness();
-    h.provider.define(HELLO.key, { startupMs: 500 });
+    h.provider.define(HELLO.key, { startupMs: 600 });
     const gone = new AbortController();
     const a = track(h.waker.hold(HELLO, gone.signal));
     const b = track(h.waker.hold(HELLO, never()));
@@ -103,14 +103,14 @@ describe('Waker: failures', () => {
     await h.clock.flush();
     expect(a.error).toBeInstanceOf(ClientGoneError);
     expect([h.waker.heldTotal, h.waker.snapshot()]).toEqual([1, { held: { [HELLO.key]: 1 }, wakes: [{ fn: HELLO.key, sinceMs: 100, waiters: 1 }] }]);
-    await h.at(520);
-    expect(b.value).toEqual({ coldStart: true, waitedMs: 520 });
+    await h.at(650);
+    expect(b.value).toEqual({ coldStart: true, waitedMs: 650 });
     expect(h.waker.heldTotal).toBe(0);
   });
 
   test('the only waiter aborting brings heldTotal back to 0 without time passing', async () => {
     h = createHarness();
-    h.provider.define(HELLO.key, { startupMs: 500 });
+    h.provider.define(HELLO.key, { startupMs: 600 });
     const gone = new AbortController();
     const a = h.waker.hold(HELLO, gone.signal);
     await h.at(50);
@@ -124,7 +124,7 @@ describe('Waker: failures', () => {
     ['ProviderUnavailableError', new ProviderUnavailableError('ECONNREFUSED')],
   ])('status call fails with %s -> rejected with it, nothing cached', async (_name, error) => {
     h = createHarness();
-    h.provider.define(HELLO.key, { startupMs: 500 });
+    h.provider.define(HELLO.key, { startupMs: 600 });
     h.provider.failStatusCalls(HELLO.key, [1], error);
     const held = track(h.waker.hold(HELLO, never()));
     await h.clock.flush();
@@ -136,7 +136,7 @@ describe('Waker: failures', () => {
   test('scale call fails -> rejected with it, nothing cached', async () => {
     h = createHarness();
     const error = new ProviderError('scale answered 500', 500);
-    h.provider.define(HELLO.key, { startupMs: 500 });
+    h.provider.define(HELLO.key, { startupMs: 600 });
     h.provider.failScale(HELLO.key, error);
     const held = track(h.waker.hold(HELLO, never()));
     await h.clock.flush();
@@ -145,30 +145,30 @@ describe('Waker: failures', () => {
 
   test('2 failed polls in a row are tolerated', async () => {
     h = createHarness();
-    h.provider.define(HELLO.key, { startupMs: 500 });
+    h.provider.define(HELLO.key, { startupMs: 800 });
     h.provider.failStatusCalls(HELLO.key, [2, 3, 5, 6], new ProviderUnavailableError('blip'));
     const held = track(h.waker.hold(HELLO, never()));
-    await h.at(520);
-    expect(held.value).toEqual({ coldStart: true, waitedMs: 520 });
+    await h.at(875);
+    expect(held.value).toEqual({ coldStart: true, waitedMs: 875 });
     expect(h.provider.statusCallCount()).toBe(7);
   });
 
   test('3 failed polls in a row -> rejected with the third error', async () => {
     h = createHarness();
-    h.provider.define(HELLO.key, { startupMs: 500 });
+    h.provider.define(HELLO.key, { startupMs: 600 });
     const errors = [new ProviderUnavailableError('one'), new ProviderUnavailableError('two'), new ProviderError('three', 502)];
     errors.forEach((err, i) => h.provider.failStatusCalls(HELLO.key, [i + 2], err));
     const held = track(h.waker.hold(HELLO, never()));
-    await h.at(118);
+    await h.at(649);
     expect(held.state).toBe('pending');
-    await h.at(119);
+    await h.at(650);
     expect(held.error).toBe(errors[2]);
     expect([h.provider.statusCallCount(), h.cache.size, h.waker.snapshot().wakes]).toEqual([4, { ready: 0, notFound: 0 }, []]);
   });
 
   test('stop() rejects every hold with ShuttingDownError and stops polling', async () => {
     h = createHarness();
-    h.provider.define(HELLO.key, { startupMs: 5000 }).define(OTHER.key, { startupMs: 5000 });
+    h.provider.define(HELLO.key, { startupMs: 6000 }).define(OTHER.key, { startupMs: 6000 });
     const holds = [track(h.waker.hold(HELLO, never())), track(h.waker.hold(HELLO, never())), track(h.waker.hold(OTHER, never()))];
     await h.at(100);
     const calls = h.provider.statusCallCount();
@@ -183,21 +183,21 @@ describe('Waker: failures', () => {
 
   test('refuseNewHolds(): new holds get ShuttingDownError at once, held ones still finish', async () => {
     h = createHarness();
-    h.provider.define(HELLO.key, { startupMs: 500 });
+    h.provider.define(HELLO.key, { startupMs: 600 });
     const held = track(h.waker.hold(HELLO, never()));
     await h.at(100);
     h.waker.refuseNewHolds();
     const refused = track(h.waker.hold(HELLO, never()));
     await h.clock.flush();
     expect([refused.error instanceof ShuttingDownError, h.waker.heldTotal]).toEqual([true, 1]);
-    await h.at(520);
-    expect(held.value).toEqual({ coldStart: true, waitedMs: 520 });
+    await h.at(650);
+    expect(held.value).toEqual({ coldStart: true, waitedMs: 650 });
     expect([h.waker.heldTotal, h.provider.scaleCallCount()]).toEqual([0, 1]);
   });
 
   test('after stop(), wake() rejects with ShuttingDownError without calling the provider', async () => {
     h = createHarness();
-    h.provider.define(HELLO.key, { startupMs: 500 });
+    h.provider.define(HELLO.key, { startupMs: 600 });
     h.waker.stop();
     const warm = track(h.waker.wake(HELLO));
     await h.at(1000);
@@ -207,7 +207,7 @@ describe('Waker: failures', () => {
 
   test('a hold whose client is already gone -> ClientGoneError without waking the function', async () => {
     h = createHarness();
-    h.provider.define(HELLO.key, { startupMs: 500 });
+    h.provider.define(HELLO.key, { startupMs: 600 });
     const held = track(h.waker.hold(HELLO, AbortSignal.abort()));
     await h.at(1000);
     expect(held.error).toBeInstanceOf(ClientGoneError);

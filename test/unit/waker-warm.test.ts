@@ -2,11 +2,11 @@ import { ProviderUnavailableError } from '../../src/errors';
 import { functionRef } from '../../src/routing/function-ref';
 import { createHarness, HELLO, never, NOT_FOUND_TTL_MS, READY_TTL_MS, track, type Harness } from '../fakes/waker-harness';
 
-/** Wakes HELLO (start-up 500 ms, seen at the 520 ms poll); returns the provider's status-call count after it. */
+/** Wakes HELLO (start-up 500 ms, seen at the 650 ms poll); returns the provider's status-call count after it. */
 async function wakeHello(h: Harness): Promise<number> {
-  h.provider.define(HELLO.key, { startupMs: 500 });
+  h.provider.define(HELLO.key, { startupMs: 600 });
   const held = track(h.waker.hold(HELLO, never()));
-  await h.at(520);
+  await h.at(650);
   expect(held.state).toBe('resolved');
   return h.provider.statusCallCount();
 }
@@ -25,7 +25,7 @@ describe('Waker: warm path (lookup) and background refresh', () => {
   test('no refresh before half the TTL', async () => {
     h = createHarness();
     const calls = await wakeHello(h);
-    await h.at(520 + READY_TTL_MS / 2 - 1);
+    await h.at(650 + READY_TTL_MS / 2 - 1);
     expect(h.waker.lookup(HELLO)).toBe('ready');
     await h.clock.flush();
     expect(h.provider.statusCallCount()).toBe(calls);
@@ -34,7 +34,7 @@ describe('Waker: warm path (lookup) and background refresh', () => {
   test('a lookup after refreshAt triggers exactly one status call and extends the entry', async () => {
     h = createHarness();
     const calls = await wakeHello(h);
-    const refreshAt = 520 + READY_TTL_MS / 2;
+    const refreshAt = 650 + READY_TTL_MS / 2;
     await h.at(refreshAt);
     expect([h.waker.lookup(HELLO), h.waker.lookup(HELLO), h.waker.lookup(HELLO)]).toEqual(['ready', 'ready', 'ready']);
     await h.clock.flush();
@@ -45,7 +45,7 @@ describe('Waker: warm path (lookup) and background refresh', () => {
     expect(h.waker.lookup(HELLO)).toBe('ready');
     await h.clock.flush();
     expect(h.provider.statusCallCount()).toBe(calls + 1);
-    await h.at(520 + READY_TTL_MS);
+    await h.at(650 + READY_TTL_MS);
     expect(h.waker.lookup(HELLO)).toBe('ready');
     await h.clock.flush();
     expect(h.provider.statusCallCount()).toBe(calls + 2);
@@ -55,7 +55,7 @@ describe('Waker: warm path (lookup) and background refresh', () => {
     h = createHarness();
     const calls = await wakeHello(h);
     h.provider.scaleToZero(HELLO.key);
-    await h.at(520 + READY_TTL_MS / 2);
+    await h.at(650 + READY_TTL_MS / 2);
     expect(h.waker.lookup(HELLO)).toBe('ready');
     await h.clock.flush();
     expect(h.waker.lookup(HELLO)).toBe('miss');
@@ -66,7 +66,7 @@ describe('Waker: warm path (lookup) and background refresh', () => {
     h = createHarness();
     await wakeHello(h);
     h.provider.remove(HELLO.key);
-    await h.at(520 + READY_TTL_MS / 2);
+    await h.at(650 + READY_TTL_MS / 2);
     expect(h.waker.lookup(HELLO)).toBe('ready');
     await h.clock.flush();
     expect(h.waker.lookup(HELLO)).toBe('not-found');
@@ -76,13 +76,13 @@ describe('Waker: warm path (lookup) and background refresh', () => {
     h = createHarness();
     const calls = await wakeHello(h);
     h.provider.failStatusCalls(HELLO.key, [calls + 1], new ProviderUnavailableError('down'));
-    await h.at(520 + READY_TTL_MS / 2);
+    await h.at(650 + READY_TTL_MS / 2);
     expect(h.waker.lookup(HELLO)).toBe('ready');
     await h.clock.flush();
     for (let i = 0; i < 10; i++) expect(h.waker.lookup(HELLO)).toBe('ready');
     await h.clock.flush();
     expect(h.provider.statusCallCount()).toBe(calls + 1);
-    await h.at(520 + READY_TTL_MS);
+    await h.at(650 + READY_TTL_MS);
     expect(h.waker.lookup(HELLO)).toBe('miss');
   });
 
