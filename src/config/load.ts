@@ -52,7 +52,7 @@ export function loadConfig(sources: ConfigSources): ParsedCommand {
     try {
       values[spec.key] = spec.parse(text);
     } catch (err) {
-      const shown = spec.key === 'providerPassword' ? '<hidden>' : JSON.stringify(text);
+      const shown = spec.key === 'providerPassword' ? '<hidden>' : JSON.stringify(hideUrlCredentials(text));
       problems.push(`${spec.env}${spec.flag ? ` (--${spec.flag})` : ''}: expected ${(err as Error).message}, got ${shown}`);
     }
   }
@@ -118,6 +118,11 @@ function resolveCredentials(s: Settings, readFile: (path: string) => string, pro
     problems.push(`WAKER_PROVIDER_SECRETS_DIR: cannot read basic-auth-user and basic-auth-password (${(err as Error).message.split('\n')[0] ?? ''})`);
     return undefined;
   }
+}
+
+/** `http://user:pass@host` → `http://<hidden>@host`: a rejected value is echoed, its credentials never. */
+export function hideUrlCredentials(text: string): string {
+  return text.replace(/(\/\/)[^/?#@\s]*@/g, '$1<hidden>@');
 }
 
 /** What the startup log line shows: every setting, secrets replaced by whether they are set. */

@@ -239,3 +239,22 @@ describe('command line', () => {
     expect(text).toContain('--help');
   });
 });
+
+describe('a provider URL with credentials in it', () => {
+  test.each([
+    ['env', { env: { WAKER_PROVIDER_URL: 'http://admin:hunter2@gateway:8080' } }],
+    ['flag', { argv: ['--provider-url', 'https://admin:hunter2@gateway:8080/base'] }],
+    ['user only', { env: { WAKER_PROVIDER_URL: 'http://hunter2@gateway:8080' } }],
+  ])('is refused by %s without ever printing the credentials', (_how, sources: Partial<ConfigSources>) => {
+    let message = '';
+    try {
+      run(sources);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('WAKER_PROVIDER_URL');
+    expect(message).toContain('<hidden>@gateway:8080');
+    expect(message).not.toContain('hunter2');
+    expect(message).not.toContain('admin');
+  });
+});
