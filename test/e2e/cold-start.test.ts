@@ -1,5 +1,5 @@
 import { startStack, type Stack } from '../../dev/stack/stack';
-import { agent, get, getAndAbandon, waitUntil } from './http';
+import { agent, get, getAbandonable, waitUntil } from './http';
 
 /**
  * The core promise, end to end: the real Envoy, faas-waker as a process, the local provider as a
@@ -59,8 +59,10 @@ test('200 concurrent cold requests to one function all succeed with exactly one 
   expect(replies.map((r) => r.status)).toEqual(Array(200).fill(200));
   const stats = await fnStats('burst.openfaas-fn');
   expect(stats.scaleCalls).toBe(1);
-  // status calls depend on the start-up time and the poll schedule, not on the 200 waiters
-  expect(stats.statusCalls).toBeLessThan(20);
+  // Status calls depend on the start-up time and the poll schedule, not on the 200 waiters: never more
+  // than fixed 100 ms polling for the start-up the provider saw (+1 for the scale call's round trip).
+  const startupMs = (stats.readyAtMs ?? 0) - (stats.scaleRequestedAtMs ?? 0);
+  expect(stats.statusCalls).toBeLessThanOrEqual(1 + Math.ceil(startupMs / 100) + 1);
 });
 
 test('warm requests within the cache TTL make no provider calls', async () => {
@@ -113,7 +115,8 @@ test('a function that never becomes ready gets 504 after the hold timeout, with 
   expect(res.status).toBe(504);
   expect(res.headers['retry-after']).toBeDefined();
   expect(res.ms).toBeGreaterThanOrEqual(2_900);
-  expect(res.ms).toBeLessThan(4_500);
+  // faas-waker's own answer (Envoy's message-timeout 504 has an empty body), however long the machine took.
+  expect(res.text).toBe('function did not become ready in time\n');
 });
 
 test('a hold longer than 200 ms works (override_message_timeout)', async () => {
@@ -151,10 +154,10 @@ test('paths outside the function prefixes pass through untouched', async () => {
 test('a client that disconnects while held releases its waiter; the others still succeed', async () => {
   const status = async () => (await (await stack.waker.admin('/status')).json()) as { heldTotal: number; held: Record<string, number> };
   const staying = Array.from({ length: 3 }, () => get(stack.url('/function/leaver')));
-  const leaving = Array.from({ length: 5 }, () => getAndAbandon(stack.url('/function/leaver'), 300));
-  await waitUntil(async () => (await status()).heldTotal === 8, 1_000, '8 held requests');
-  await Promise.all(leaving);
-  await waitUntil(async () => (await status()).heldTotal === 3, 1_000, 'the 5 leavers released');
+  const leaving = Array.from({ length: 5 }, () => getAbandonable(stack.url('/function/leaver')));
+  await waitUntil(async () => (await status()).heldTotal === 8, 30_000, '8 held requests');
+  for (const client of leaving) client.abandon();
+  await waitUntil(async () => (await status()).heldTotal === 3, 30_000, 'the 5 leavers released');
   const replies = await Promise.all(staying);
   expect(replies.map((r) => r.status)).toEqual([200, 200, 200]);
   expect((await status()).heldTotal).toBe(0);
@@ -169,8 +172,12 @@ test('logs: config without secrets, wake lines with the request id, nothing per 
   await get(stack.url('/function/hello'), { 'x-request-id': 'rid-cold-2' });
   const linesBefore = stack.waker.child.lines.length;
   for (let i = 0; i < 20; i++) await get(stack.url('/function/hello'), { 'x-request-id': `rid-warm-${i}` });
-  await new Promise((r) => setTimeout(r, 100));
-  expect(stack.waker.child.lines.slice(linesBefore)).toEqual([]);
+  // A marker instead of a sleep: an unknown function logs its wake, and the log is one ordered pipe,
+  // so anything a warm request had logged would come before the marker's first line.
+  expect((await get(stack.url('/function/log-marker'), { 'x-request-id': 'rid-marker' })).status).toBe(404);
+  await waitUntil(() => Promise.resolve(stack.waker.child.lines.some((l) => l.includes('rid-marker'))), 30_000, 'the marker log line');
+  const sinceWarm = stack.waker.child.lines.slice(linesBefore);
+  expect(sinceWarm.slice(0, sinceWarm.findIndex((l) => l.includes('rid-marker')))).toEqual([]);
   const wakeLines = stack.waker.logs().filter((l) => l.requestId === 'rid-cold-1');
   expect(wakeLines.map((l) => l.event)).toEqual(expect.arrayContaining(['wake.start', 'wake.failed']));
   expect(wakeLines.every((l) => l.fn === 'logged.openfaas-fn')).toBe(true);

@@ -37,6 +37,15 @@ export function getAndAbandon(url: string, afterMs: number): Promise<void> {
   });
 }
 
+/** Sends a GET on its own connection; `abandon()` destroys it: a client that goes away when the test says so. */
+export function getAbandonable(url: string): { abandon(): void } {
+  const req = httpRequest(url, { agent: false });
+  req.on('error', () => undefined);
+  req.on('response', (res) => res.resume());
+  req.end();
+  return { abandon: () => req.destroy() };
+}
+
 export async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {

@@ -36,7 +36,7 @@ test('a cold request shows the cold-start header and access-log field; a warm on
   const warm = await get(stack.url('/function/cold'));
   expect(warm.status).toBe(200);
   expect(warm.headers['x-faas-waker-cold-start-ms']).toBeUndefined();
-  await waitUntil(() => Promise.resolve(stack.envoy.accessLog().filter((l) => l.includes('/function/cold')).length >= 2), 3_000, 'access log lines');
+  await waitUntil(() => Promise.resolve(stack.envoy.accessLog().filter((l) => l.includes('/function/cold')).length >= 2), 30_000, 'access log lines');
   const lines = stack.envoy.accessLog().filter((l) => l.includes('"GET /function/cold"'));
   expect(lines[0]).toContain(`cold_start_ms=${coldMs}`);
   expect(lines[1]).toContain('cold_start_ms=-');
