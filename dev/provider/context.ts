@@ -10,6 +10,8 @@ export interface Totals {
   statusCalls: number;
   scaleCalls: number;
   unknownStatusCalls: number;
+  /** `GET /system/functions` calls (faas-waker lists a namespace while several of its functions wake). */
+  listCalls: number;
 }
 
 export interface ProviderStats {
@@ -54,7 +56,7 @@ export function setFault(ctx: ProviderContext, mode: FaultMode): void {
 
 /** Clears counters and "last seen" records; leaves functions and their replicas alone. */
 export function resetObservations(ctx: ProviderContext): void {
-  ctx.totals = { statusCalls: 0, scaleCalls: 0, unknownStatusCalls: 0 };
+  ctx.totals = { statusCalls: 0, scaleCalls: 0, unknownStatusCalls: 0, listCalls: 0 };
   ctx.lastAuthorization = null;
   ctx.lastScaleBody = null;
   ctx.lastStatusQuery = null;

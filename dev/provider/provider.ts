@@ -86,7 +86,7 @@ function createContext(registry: FunctionRegistry, defaultNamespace: string, opt
     scaleStatus: opts.scaleStatus ?? 202,
     hung: new Set<ServerResponse>(),
     fault: 'none',
-    totals: { statusCalls: 0, scaleCalls: 0, unknownStatusCalls: 0 },
+    totals: { statusCalls: 0, scaleCalls: 0, unknownStatusCalls: 0, listCalls: 0 },
     lastAuthorization: null,
     lastScaleBody: null,
     lastStatusQuery: null,

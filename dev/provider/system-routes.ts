@@ -21,6 +21,7 @@ export async function handleSystem(ctx: ProviderContext, req: IncomingMessage, r
   const scale = SCALE_ROUTE.exec(pathname);
   if (scale?.[1] !== undefined && req.method === 'POST') return handleScale(ctx, req, res, scale[1], query);
   if (pathname === '/system/functions' && req.method === 'GET') {
+    ctx.totals.listCalls += 1;
     if (faultHandled(ctx, res, 'list')) return;
     sendJson(res, 200, ctx.registry.list(query.get('namespace') || ctx.defaultNamespace));
     return;

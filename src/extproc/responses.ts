@@ -1,7 +1,7 @@
 import type { HttpAnswer } from '../errors';
 import { HeaderValueOption_HeaderAppendAction, type HeaderValueOption } from '../gen/envoy/config/core/v3/base';
 import type { StatusCode } from '../gen/envoy/type/v3/http_status';
-import { ProcessingResponse, CommonResponse_ResponseStatus } from '../gen/envoy/service/ext_proc/v3/external_processor';
+import { ProcessingResponse } from '../gen/envoy/service/ext_proc/v3/external_processor';
 
 /**
  * Pure builders for every answer except the 2-byte warm CONTINUE (see wire.ts). Header values go

@@ -4,7 +4,7 @@ import { FunctionNotFoundError, ProviderError, ProviderUnavailableError } from '
 import type { FunctionRef } from '../routing/function-ref';
 import { parseFunctionStatus, type FunctionStatus, type ScaleRequest } from './provider-types';
 
-export type ProviderCall = 'status' | 'scale';
+export type ProviderCall = 'status' | 'scale' | 'list';
 
 /** Called once per provider call; `outcome` is the status class (`2xx`, `4xx`, ...) or `error`. */
 export type ProviderCallObserver = (call: ProviderCall, outcome: string, durationMs: number) => void;
@@ -14,6 +14,8 @@ export interface ProviderClient {
   getStatus(fn: FunctionRef, signal?: AbortSignal): Promise<FunctionStatus>;
   /** 200 and 202 both succeed. Same errors as getStatus. */
   scale(fn: FunctionRef, replicas: number, signal?: AbortSignal): Promise<void>;
+  /** `GET /system/functions?namespace=NS`: every function of a namespace in one call. Same errors, no 404. */
+  listStatuses(namespace: string, signal?: AbortSignal): Promise<FunctionStatus[]>;
   close(): Promise<void>;
 }
 
@@ -30,6 +32,8 @@ export interface ProviderClientOptions {
 
 /** Provider answers are small JSON documents; anything bigger is a misbehaving provider. */
 export const MAX_BODY_BYTES = 256 * 1024;
+/** A namespace's list: a few KiB per function, so room for a few thousand functions. */
+export const MAX_LIST_BYTES = 8 * 1024 * 1024;
 
 export function createProviderClient(options: ProviderClientOptions): ProviderClient {
   const url = new URL(options.baseUrl);
@@ -47,7 +51,12 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
   const authHeader = options.auth === undefined ? undefined : `Basic ${Buffer.from(`${options.auth.user}:${options.auth.password}`).toString('base64')}`;
   const now = options.now ?? (() => performance.now());
 
-  async function call(kind: ProviderCall, fn: FunctionRef, req: { method: 'GET' | 'POST'; path: string; body?: string }, signal?: AbortSignal): Promise<{ status: number; text: string }> {
+  async function call(
+    kind: ProviderCall,
+    target: { namespace: string; key: string },
+    req: { method: 'GET' | 'POST'; path: string; body?: string },
+    signal?: AbortSignal,
+  ): Promise<{ status: number; text: string }> {
     const started = now();
     const timeout = AbortSignal.timeout(options.timeoutMs);
     const headers: Record<string, string> = { accept: 'application/json' };
@@ -56,19 +65,19 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
     try {
       const res = await dispatcher.request({
         origin: url.origin,
-        path: `${basePath}${req.path}?namespace=${encodeURIComponent(fn.namespace)}`,
+        path: `${basePath}${req.path}?namespace=${encodeURIComponent(target.namespace)}`,
         method: req.method,
         headers,
         body: req.body ?? null,
         signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
       });
-      const text = await readCapped(res.body);
+      const text = await readCapped(res.body, kind === 'list' ? MAX_LIST_BYTES : MAX_BODY_BYTES);
       options.observe?.(kind, `${Math.floor(res.statusCode / 100)}xx`, now() - started);
       return { status: res.statusCode, text };
     } catch (err) {
       options.observe?.(kind, 'error', now() - started);
       if (err instanceof ProviderError) throw err;
-      throw new ProviderUnavailableError(`provider ${kind} call for ${fn.key} failed: ${describeNetworkError(err)}`, { cause: err });
+      throw new ProviderUnavailableError(`provider ${kind} call for ${target.key} failed: ${describeNetworkError(err)}`, { cause: err });
     }
   }
 
@@ -94,19 +103,36 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
       if (res.status === 404) throw new FunctionNotFoundError(`provider does not know ${fn.key}`);
       throw new ProviderError(`provider scale call for ${fn.key} answered ${res.status}`, res.status);
     },
+    async listStatuses(namespace, signal) {
+      const res = await call('list', { namespace, key: `namespace ${namespace}` }, { method: 'GET', path: '/system/functions' }, signal);
+      if (res.status !== 200) throw new ProviderError(`provider list call for namespace ${namespace} answered ${res.status}`, res.status);
+      let json: unknown;
+      try {
+        json = JSON.parse(res.text);
+      } catch (err) {
+        throw new ProviderError(`provider list for namespace ${namespace} is not JSON`, res.status, { cause: err });
+      }
+      // All or nothing: a malformed entry must not read as "that function does not exist".
+      if (!Array.isArray(json)) throw new ProviderError(`provider list for namespace ${namespace} is not a JSON array`, res.status);
+      return json.map((entry: unknown) => {
+        const status = parseFunctionStatus(entry);
+        if (typeof status === 'string') throw new ProviderError(`provider list for namespace ${namespace} is malformed: ${status}`, res.status);
+        return status;
+      });
+    },
     close: () => dispatcher.close(),
   };
 }
 
-async function readCapped(body: Dispatcher.ResponseData['body']): Promise<string> {
+async function readCapped(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
     const buf = chunk as Buffer;
     size += buf.length;
-    if (size > MAX_BODY_BYTES) {
+    if (size > maxBytes) {
       body.destroy();
-      throw new ProviderError(`provider answer larger than ${MAX_BODY_BYTES} bytes`);
+      throw new ProviderError(`provider answer larger than ${maxBytes} bytes`);
     }
     chunks.push(buf);
   }

@@ -17,6 +17,7 @@ import type { ProviderClient } from '../provider/provider-client';
 import type { FunctionStatus } from '../provider/provider-types';
 import type { FunctionRef } from '../routing/function-ref';
 import { HoldLimiter } from './hold-limiter';
+import { NamespaceLists } from './namespace-lists';
 import { learnStartup, nextPollDelayMs, type StartupEstimate } from './poll-schedule';
 import type { ReadinessCache } from './readiness-cache';
 import { SingleFlight } from './single-flight';
@@ -68,6 +69,10 @@ interface WakeFlight {
   readonly fn: FunctionRef;
   readonly startedAtMs: number;
   readonly waiters: Set<Waiter>;
+  /** A ready status seen in a namespace list made for another wake: ends this wake's sleep early. */
+  pushed: FunctionStatus | undefined;
+  /** Aborted to end the current poll sleep when `pushed` arrives. */
+  nudge: AbortController | undefined;
 }
 
 /** Consecutive failed polls tolerated once the scale call went through (a provider restart, a blip). */
@@ -83,6 +88,9 @@ const RESCALE_AFTER_MS = 1000;
 export class Waker {
   private readonly wakes = new Map<string, WakeFlight>();
   private readonly statusCalls = new SingleFlight<FunctionStatus>();
+  private readonly lists: NamespaceLists;
+  /** Wakes in flight per namespace: two or more poll through namespace lists. */
+  private readonly wakingPerNamespace = new Map<string, number>();
   private readonly limiter: HoldLimiter;
   private readonly learned = new Map<string, StartupEstimate>();
   /**
@@ -110,6 +118,13 @@ export class Waker {
     // Every polling wake sleeps on this one signal: hundreds of listeners are expected, not a leak.
     setMaxListeners(0, this.stopping.signal);
     this.observer = deps.observer ?? {};
+    this.lists = new NamespaceLists({
+      list: (namespace, signal) => deps.provider.listStatuses(namespace, signal),
+      clock: deps.clock,
+      stopping: this.stopping.signal,
+      onList: (namespace, statuses) => this.onList(namespace, statuses),
+      minGapMs: options.pollMinIntervalMs,
+    });
   }
 
   /** The warm path: one cache lookup, no promise. Starts a background refresh when one is due. */
@@ -218,14 +233,15 @@ export class Waker {
   }
 
   private startWake(fn: FunctionRef, requestId: string | undefined): WakeFlight {
-    const flight: WakeFlight = { fn, startedAtMs: this.deps.clock.now(), waiters: new Set() };
+    const flight: WakeFlight = { fn, startedAtMs: this.deps.clock.now(), waiters: new Set(), pushed: undefined, nudge: undefined };
     this.wakes.set(fn.key, flight);
+    this.wakingPerNamespace.set(fn.namespace, (this.wakingPerNamespace.get(fn.namespace) ?? 0) + 1);
     // The request that started the wake names it in every wake line, so logs can be joined.
     const log = this.deps.logger.child(requestId === undefined ? { fn: fn.key } : { fn: fn.key, requestId });
     log.info({ event: 'wake.start' }, 'waking function');
-    this.runWake(fn).then(
+    this.runWake(flight).then(
       (outcome) => {
-        this.wakes.delete(fn.key);
+        this.endFlight(flight);
         const waiters = [...flight.waiters];
         // Released in one pass, in the same tick: nothing else runs between the first and the last.
         const releaseStart = performance.now();
@@ -240,7 +256,7 @@ export class Waker {
         });
       },
       (err: unknown) => {
-        this.wakes.delete(fn.key);
+        this.endFlight(flight);
         this.observer.wakeFinished?.(fn, toHttpAnswer(err).reason);
         logWakeFailure(log, err, this.deps.clock.now() - flight.startedAtMs);
         const error = err instanceof Error ? err : new Error(errorMessage(err));
@@ -250,7 +266,20 @@ export class Waker {
     return flight;
   }
 
-  private async runWake(fn: FunctionRef): Promise<WakeOutcome> {
+  private endFlight(flight: WakeFlight): void {
+    this.wakes.delete(flight.fn.key);
+    const { namespace } = flight.fn;
+    const waking = (this.wakingPerNamespace.get(namespace) ?? 1) - 1;
+    if (waking > 0) {
+      this.wakingPerNamespace.set(namespace, waking);
+      return;
+    }
+    this.wakingPerNamespace.delete(namespace);
+    this.lists.forget(namespace);
+  }
+
+  private async runWake(flight: WakeFlight): Promise<WakeOutcome> {
+    const { fn } = flight;
     const { clock } = this.deps;
     const startedAt = clock.now();
     const deadline = startedAt + this.options.wakeTimeoutMs;
@@ -278,9 +307,10 @@ export class Waker {
         estimate,
         random: this.random(),
       });
-      await clock.sleep(Math.max(1, delay), this.stopping.signal);
+      await this.pollSleep(flight, Math.max(1, delay));
       try {
-        status = await this.fetchStatus(fn);
+        status = flight.pushed ?? (await this.pollStatus(fn));
+        flight.pushed = undefined;
         failures = 0;
       } catch (err) {
         if (err instanceof FunctionNotFoundError || ++failures >= MAX_POLL_FAILURES) throw err;
@@ -300,6 +330,40 @@ export class Waker {
         lastScaleAt = clock.now();
         scaledAt ??= lastScaleAt;
       }
+    }
+  }
+
+  /** Sleeps until the next poll, or less when a namespace list showed the function ready. */
+  private async pollSleep(flight: WakeFlight, ms: number): Promise<void> {
+    if (flight.pushed !== undefined) return;
+    const nudge = new AbortController();
+    flight.nudge = nudge;
+    try {
+      await this.deps.clock.sleep(ms, AbortSignal.any([this.stopping.signal, nudge.signal]));
+    } catch (err) {
+      if (this.stopping.signal.aborted) throw err;
+    } finally {
+      flight.nudge = undefined;
+    }
+  }
+
+  /** A readiness poll: through the namespace's list while several of its functions wake, else its own status call. */
+  private pollStatus(fn: FunctionRef): Promise<FunctionStatus> {
+    if (!this.lists.useful(fn.namespace, this.wakingPerNamespace.get(fn.namespace) ?? 0)) return this.fetchStatus(fn);
+    return this.lists.statusOf(fn).catch((err: unknown) => {
+      if (err instanceof FunctionNotFoundError) this.deps.cache.setNotFound(fn.key, this.deps.clock.now());
+      throw err;
+    });
+  }
+
+  /** Every list result releases the wakes of its namespace whose function it shows ready. */
+  private onList(namespace: string, statuses: ReadonlyMap<string, FunctionStatus>): void {
+    for (const flight of this.wakes.values()) {
+      if (flight.fn.namespace !== namespace) continue;
+      const status = statuses.get(flight.fn.name);
+      if (status === undefined || status.availableReplicas === 0) continue;
+      flight.pushed = status;
+      flight.nudge?.abort();
     }
   }
 

@@ -102,6 +102,28 @@ export class FakeProvider implements ProviderClient {
     return { name: fn.name, namespace: fn.namespace, replicas: state.replicas, availableReplicas: ready ? state.replicas : 0, minScale: state.minScale };
   }
 
+  /** List calls per namespace. */
+  readonly listCalls = new Map<string, number>();
+
+  async listStatuses(namespace: string, signal?: AbortSignal): Promise<FunctionStatus[]> {
+    this.listCalls.set(namespace, (this.listCalls.get(namespace) ?? 0) + 1);
+    await this.delay(signal);
+    const suffix = `.${namespace}`;
+    return [...this.functions.entries()]
+      .filter(([key]) => key.endsWith(suffix))
+      .map(([key, state]) => {
+        const ready = state.replicas > 0 && state.readyAtMs !== undefined && this.clock.now() >= state.readyAtMs;
+        return { name: key.slice(0, -suffix.length), namespace, replicas: state.replicas, availableReplicas: ready ? state.replicas : 0, minScale: state.minScale };
+      });
+  }
+
+  listCallCount(namespace?: string): number {
+    if (namespace !== undefined) return this.listCalls.get(namespace) ?? 0;
+    let total = 0;
+    for (const n of this.listCalls.values()) total += n;
+    return total;
+  }
+
   async scale(fn: FunctionRef, replicas: number, signal?: AbortSignal): Promise<void> {
     this.scaleCalls.push({ key: fn.key, replicas, atMs: this.clock.now() });
     await this.delay(signal);

@@ -1,0 +1,57 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ProviderError } from '../../src/errors';
+import { createProviderClient, type ProviderClient } from '../../src/provider/provider-client';
+
+/** `GET /system/functions?namespace=NS` through the real client, against a scripted HTTP server. */
+let server: Server;
+let client: ProviderClient;
+let answer: { status: number; body: string } = { status: 200, body: '[]' };
+const seen: string[] = [];
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    seen.push(`${req.method ?? ''} ${req.url ?? ''}`);
+    res.writeHead(answer.status, { 'content-type': 'application/json' }).end(answer.body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  client = createProviderClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, timeoutMs: 5_000, connections: 2, auth: undefined });
+});
+
+afterAll(async () => {
+  await client.close();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+test('parses every entry, with the namespace in the query', async () => {
+  answer = {
+    status: 200,
+    body: JSON.stringify([
+      { name: 'a', namespace: 'team', replicas: 1, availableReplicas: 1, labels: { 'com.openfaas.scale.min': '2' } },
+      { name: 'b', namespace: 'team' }, // omitempty: zero replicas
+    ]),
+  };
+  seen.length = 0;
+  expect(await client.listStatuses('team')).toEqual([
+    { name: 'a', namespace: 'team', replicas: 1, availableReplicas: 1, minScale: 2 },
+    { name: 'b', namespace: 'team', replicas: 0, availableReplicas: 0, minScale: 1 },
+  ]);
+  expect(seen).toEqual(['GET /system/functions?namespace=team']);
+});
+
+test.each([
+  ['an error status', 500, '[]'],
+  ['not JSON', 200, '[{'],
+  ['not an array', 200, '{"name":"a"}'],
+  ['one malformed entry (all or nothing)', 200, '[{"name":"a"},{"replicas":1}]'],
+])('%s is a ProviderError', async (_label, status, body) => {
+  answer = { status, body };
+  await expect(client.listStatuses('team')).rejects.toBeInstanceOf(ProviderError);
+});
+
+test('a list larger than a status answer is accepted (namespaces of thousands of functions)', async () => {
+  const entries = Array.from({ length: 3000 }, (_, i) => ({ name: `fn-${i}`, namespace: 'big', image: 'x'.repeat(80), replicas: 0 }));
+  answer = { status: 200, body: JSON.stringify(entries) };
+  expect(answer.body.length).toBeGreaterThan(256 * 1024);
+  expect(await client.listStatuses('big')).toHaveLength(3000);
+});
