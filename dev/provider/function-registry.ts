@@ -1,6 +1,7 @@
 /** The functions the local provider knows, their desired replicas, their child process and their
  * counters. Scaling follows faas-netes: desired replicas are set at once, availableReplicas follows
- * when the child is listening, which happens `startDelayMs` after a scale from zero. */
+ * when the child is listening, which happens `startDelayMs` after a scale from zero. A gated function
+ * (spec `name:gate`) starts its child at once but turns ready only when `release()` is called. */
 import { performance } from 'node:perf_hooks';
 import { spawnFunction, type FunctionProcess } from './function-process';
 import { functionKey, type FunctionAddress, type FunctionSpec } from './spec';
@@ -29,6 +30,8 @@ export interface FunctionStats {
   scaleRequestedAtMs: number | null;
   /** pid of the function's child process, null when none runs. */
   pid: number | null;
+  /** Gated functions only: true once released since the last scale from zero. */
+  released?: boolean;
 }
 
 interface FunctionState {
@@ -37,6 +40,9 @@ interface FunctionState {
   startTimer: NodeJS.Timeout | null;
   process: FunctionProcess | null;
   port: number | null;
+  /** A gated child that listens before its release waits here. */
+  gatedPort: number | null;
+  released: boolean;
   readyAtMs: number | null;
   scaleRequestedAtMs: number | null;
   statusCalls: number;
@@ -61,7 +67,7 @@ export class FunctionRegistry {
     const key = functionKey(spec);
     if (this.functions.has(key)) return false;
     this.functions.set(key, {
-      spec, desiredReplicas: 0, startTimer: null, process: null, port: null,
+      spec, desiredReplicas: 0, startTimer: null, process: null, port: null, gatedPort: null, released: false,
       readyAtMs: null, scaleRequestedAtMs: null, statusCalls: 0, scaleCalls: 0,
     });
     return true;
@@ -111,6 +117,23 @@ export class FunctionRegistry {
     return true;
   }
 
+  /**
+   * Lets gated functions turn ready (at once if their child already listens, else when it does);
+   * `fns` undefined = every gated function. Returns the keys released; unknown or ungated names are skipped.
+   * The release lasts until the function is scaled to zero.
+   */
+  release(fns?: readonly FunctionAddress[]): string[] {
+    const states = fns === undefined ? [...this.functions.values()] : fns.flatMap((fn) => this.functions.get(functionKey(fn)) ?? []);
+    const released: string[] = [];
+    for (const state of states) {
+      if (state.spec.gated !== true) continue;
+      state.released = true;
+      released.push(functionKey(state.spec));
+      if (state.gatedPort !== null) this.markReady(state, state.gatedPort);
+    }
+    return released;
+  }
+
   stats(): Record<string, FunctionStats> {
     const out: Record<string, FunctionStats> = {};
     for (const [key, s] of this.functions) {
@@ -118,6 +141,7 @@ export class FunctionRegistry {
         statusCalls: s.statusCalls, scaleCalls: s.scaleCalls,
         replicas: s.desiredReplicas, availableReplicas: available(s),
         readyAtMs: s.readyAtMs, scaleRequestedAtMs: s.scaleRequestedAtMs, pid: s.process?.pid ?? null,
+        ...(s.spec.gated === true ? { released: s.released } : {}),
       };
     }
     return out;
@@ -154,14 +178,18 @@ export class FunctionRegistry {
       name: state.spec.name,
       onListening: (port) => {
         if (state.process !== proc) return; // stopped meanwhile
-        state.port = port;
-        state.readyAtMs = preciseNowMs();
-        this.log('ready', { function: key, pid: proc.pid, port, readyAtMs: state.readyAtMs });
+        if (state.spec.gated === true && !state.released) {
+          state.gatedPort = port;
+          this.log('gated', { function: key, pid: proc.pid, port });
+          return;
+        }
+        this.markReady(state, port);
       },
       onExit: (detail) => {
         if (state.process !== proc) return; // expected exit after stop()
         state.process = null;
         state.port = null;
+        state.gatedPort = null;
         state.readyAtMs = null;
         this.log('exit', { function: key, ...detail });
       },
@@ -170,10 +198,17 @@ export class FunctionRegistry {
     this.log('start', { function: key, pid: proc.pid });
   }
 
+  private markReady(state: FunctionState, port: number): void {
+    state.gatedPort = null;
+    state.port = port;
+    state.readyAtMs = preciseNowMs();
+    this.log('ready', { function: functionKey(state.spec), pid: state.process?.pid ?? null, port, readyAtMs: state.readyAtMs });
+  }
+
   private async stop(state: FunctionState): Promise<void> {
     if (state.startTimer) clearTimeout(state.startTimer);
     const proc = state.process;
-    Object.assign(state, { desiredReplicas: 0, startTimer: null, process: null, port: null, readyAtMs: null, scaleRequestedAtMs: null });
+    Object.assign(state, { desiredReplicas: 0, startTimer: null, process: null, port: null, gatedPort: null, released: false, readyAtMs: null, scaleRequestedAtMs: null });
     if (proc) await proc.stop();
   }
 }

@@ -1,10 +1,12 @@
-/** Test hooks under `/_/*` (always open, JSON): observe counters, reset, inject faults, add functions. */
+/** Test hooks under `/_/*` (always open, JSON): observe counters, reset, inject faults, add functions,
+ * release gated functions. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { buildStats, isFaultMode, resetObservations, setFault, type ProviderContext } from './context';
 import { BadRequestError, readJsonObject, sendJson, sendText } from './http-util';
 import { functionKey, parseAddress, parseSpec } from './spec';
 
 const SCALE_TO_ZERO_ROUTE = /^\/_\/scale-to-zero\/([^/]+)$/;
+const RELEASE_ROUTE = /^\/_\/release(?:\/([^/]+))?$/;
 
 export async function handleHook(ctx: ProviderContext, req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> {
   if (pathname === '/_/stats' && req.method === 'GET') {
@@ -20,7 +22,20 @@ export async function handleHook(ctx: ProviderContext, req: IncomingMessage, res
   if (pathname === '/_/functions') return addFunction(ctx, req, res);
   const target = SCALE_TO_ZERO_ROUTE.exec(pathname)?.[1];
   if (target !== undefined) return scaleToZero(ctx, res, target);
+  const release = RELEASE_ROUTE.exec(pathname);
+  if (release !== null) return releaseGated(ctx, res, release[1]);
   sendText(res, 404, 'Not Found');
+}
+
+/** `/_/release/NAME` opens one gated function, `/_/release` every gated function at the same moment. */
+function releaseGated(ctx: ProviderContext, res: ServerResponse, target: string | undefined): void {
+  const released = ctx.registry.release(target === undefined ? undefined : [parseAddress(target, ctx.defaultNamespace)]);
+  if (target !== undefined && released.length === 0) {
+    sendText(res, 404, 'no such gated function');
+    return;
+  }
+  ctx.log('released', { functions: released });
+  sendJson(res, 200, { released });
 }
 
 async function reset(ctx: ProviderContext, res: ServerResponse): Promise<void> {

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { startLocalProvider, type LocalProvider, type LocalProviderOptions } from './provider';
 import { parseSpec, type FunctionSpec } from './spec';
 
-const USAGE = `usage: main.js [--port 8080] [--host 127.0.0.1] [--function name[.ns]:delayMs|never[:minScale]]...
+const USAGE = `usage: main.js [--port 8080] [--host 127.0.0.1] [--function name[.ns]:delayMs|never|gate[:minScale]]...
   [--default-namespace openfaas-fn] [--auth user:password] [--scale-status 200|202]
   [--functions-count N --functions-prefix fn- --functions-delay 1000] [--function-entry path]`;
 

@@ -1,4 +1,4 @@
-/** Parsing of function specs (`name[.namespace]:startDelayMs[:minScale]`) and function addresses
+/** Parsing of function specs (`name[.namespace]:startDelayMs|never|gate[:minScale]`) and function addresses
  * (`name[.namespace]`). Pure, so the CLI, the `/_/functions` hook and unit tests share one grammar. */
 
 export interface FunctionSpec {
@@ -6,6 +6,9 @@ export interface FunctionSpec {
   readonly namespace: string;
   /** null means "never": the function accepts scale requests but never becomes ready. */
   readonly startDelayMs: number | null;
+  /** `gate`: the process starts at once on scale, but the function becomes ready only when a test
+   * releases it (POST /_/release[/name]), so a test decides the moment of readiness, not a timer. */
+  readonly gated?: true;
   /** null when the spec gave none: then no `com.openfaas.scale.min` label is reported. */
   readonly minScale: number | null;
 }
@@ -36,16 +39,18 @@ export function parseAddress(text: string, defaultNamespace: string): FunctionAd
 export function parseSpec(text: string, defaultNamespace: string): FunctionSpec {
   const parts = text.split(':');
   if (parts.length < 2 || parts.length > 3) {
-    throw new SpecError(`invalid function spec ${JSON.stringify(text)}: want name[.namespace]:startDelayMs|never[:minScale]`);
+    throw new SpecError(`invalid function spec ${JSON.stringify(text)}: want name[.namespace]:startDelayMs|never|gate[:minScale]`);
   }
   const [address = '', delay = '', min] = parts;
   const { name, namespace } = parseAddress(address, defaultNamespace);
-  return { name, namespace, startDelayMs: parseDelay(delay), minScale: min === undefined ? null : parseMinScale(min) };
+  const minScale = min === undefined ? null : parseMinScale(min);
+  if (delay === 'gate') return { name, namespace, startDelayMs: 0, gated: true, minScale };
+  return { name, namespace, startDelayMs: parseDelay(delay), minScale };
 }
 
 function parseDelay(text: string): number | null {
   if (text === 'never') return null;
-  if (!NON_NEGATIVE_INT.test(text)) throw new SpecError(`invalid startDelayMs ${JSON.stringify(text)}: want an integer >= 0 or "never"`);
+  if (!NON_NEGATIVE_INT.test(text)) throw new SpecError(`invalid startDelayMs ${JSON.stringify(text)}: want an integer >= 0, "never" or "gate"`);
   return Number(text);
 }
 

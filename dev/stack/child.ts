@@ -15,14 +15,34 @@ export interface Child {
 const live = new Set<ChildProcess>();
 let hooked = false;
 
-export function startChild(command: string, args: readonly string[], options: SpawnOptions & { name: string; echo?: boolean }): Child {
+export interface ChildOptions extends SpawnOptions {
+  readonly name: string;
+  readonly echo?: boolean;
+  /**
+   * Open-files limit (soft and hard) for the child and everything it spawns, for load tests that hold
+   * thousands of sockets. Raising the hard limit needs CAP_SYS_RESOURCE (a container's root may lack
+   * it); without it the soft limit is raised to the hard one. The shell execs the command, so the pid
+   * stays the command's.
+   */
+  readonly maxOpenFiles?: number;
+}
+
+/** `sh -c` prefix that sets the open-files limit, then execs the command in the same process. */
+function withOpenFiles(command: string, args: readonly string[], maxOpenFiles: number | undefined): [string, readonly string[]] {
+  if (maxOpenFiles === undefined) return [command, args];
+  const n = String(Math.floor(maxOpenFiles));
+  return ['/bin/sh', ['-c', `ulimit -n ${n} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"`, command, ...args]];
+}
+
+export function startChild(command: string, args: readonly string[], options: ChildOptions): Child {
   if (!hooked) {
     hooked = true;
     process.on('exit', () => {
       for (const proc of live) proc.kill('SIGKILL');
     });
   }
-  const proc = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [file, argv] = withOpenFiles(command, args, options.maxOpenFiles);
+  const proc = spawn(file, argv, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(proc);
   const lines: string[] = [];
   const listeners = new Set<(line: string) => void>();

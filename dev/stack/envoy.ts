@@ -18,6 +18,8 @@ export interface EnvoyOptions {
   readonly patch?: (bootstrap: Yaml) => void;
   readonly concurrency?: number;
   readonly echo?: boolean;
+  /** Open-files limit for the Envoy process (see ChildOptions.maxOpenFiles); not applied to a Docker Envoy. */
+  readonly maxOpenFiles?: number;
 }
 
 export interface EnvoyProcess {
@@ -48,7 +50,7 @@ export async function startEnvoy(options: EnvoyOptions): Promise<EnvoyProcess> {
   const child =
     image !== undefined && image !== ''
       ? startChild('docker', ['run', '--rm', '--network', 'host', '-v', `${dir}:${dir}`, image, ...envoyArgs], { name: 'envoy', echo: options.echo ?? false })
-      : startChild(envoyBinary(root), envoyArgs, { name: 'envoy', echo: options.echo ?? false });
+      : startChild(envoyBinary(root), envoyArgs, { name: 'envoy', echo: options.echo ?? false, maxOpenFiles: options.maxOpenFiles });
 
   try {
     const adminPort = await waitForAdmin(adminPath, child);

@@ -13,8 +13,8 @@ export interface ProviderProcess {
 }
 
 /** Starts the local provider (dev/provider, compiled to build/) as a real process on an ephemeral port. */
-export async function startProvider(args: readonly string[], echo = false): Promise<ProviderProcess> {
-  const child = startChild(process.execPath, [join(repoRoot(), 'build/dev/provider/main.js'), '--port', '0', ...args], { name: 'provider', echo });
+export async function startProvider(args: readonly string[], echo = false, maxOpenFiles?: number): Promise<ProviderProcess> {
+  const child = startChild(process.execPath, [join(repoRoot(), 'build/dev/provider/main.js'), '--port', '0', ...args], { name: 'provider', echo, maxOpenFiles });
   const port = await child.waitFor((line) => {
     const json = jsonLine(line);
     return json?.event === 'listening' ? Number(json.port) : undefined;
@@ -44,10 +44,11 @@ export interface WakerProcess {
 }
 
 /** Starts faas-waker itself (`node dist/main.js`) with loopback ephemeral ports and the given env. */
-export async function startWaker(env: Record<string, string>, echo = false): Promise<WakerProcess> {
+export async function startWaker(env: Record<string, string>, echo = false, maxOpenFiles?: number): Promise<WakerProcess> {
   const child = startChild(process.execPath, [join(repoRoot(), 'dist/main.js')], {
     name: 'faas-waker',
     echo,
+    maxOpenFiles,
     env: { PATH: process.env.PATH ?? '', WAKER_GRPC_ADDRESS: '127.0.0.1:0', WAKER_ADMIN_ADDRESS: '127.0.0.1:0', ...env },
   });
   const ports = await child.waitFor((line) => {

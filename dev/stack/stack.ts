@@ -8,6 +8,8 @@ export interface StackOptions {
   readonly wakerEnv?: Record<string, string>;
   readonly envoy?: Omit<EnvoyOptions, 'grpcPort' | 'gatewayPort'>;
   readonly echo?: boolean;
+  /** Open-files limit for all three processes (and the provider's function children), for load tests. */
+  readonly maxOpenFiles?: number;
 }
 
 export interface Stack {
@@ -22,11 +24,12 @@ export interface Stack {
 /** Provider, then faas-waker (pointing at it), then Envoy (pointing at both), all on loopback. */
 export async function startStack(options: StackOptions): Promise<Stack> {
   const echo = options.echo ?? process.env.STACK_ECHO === '1';
-  const provider = await startProvider(options.providerArgs, echo);
+  const files = options.maxOpenFiles;
+  const provider = await startProvider(options.providerArgs, echo, files);
   let waker: WakerProcess | undefined;
   try {
-    waker = await startWaker({ WAKER_PROVIDER_URL: provider.url, ...options.wakerEnv }, echo);
-    const envoy = await startEnvoy({ ...options.envoy, grpcPort: waker.grpcPort, gatewayPort: provider.port, echo });
+    waker = await startWaker({ WAKER_PROVIDER_URL: provider.url, ...options.wakerEnv }, echo, files);
+    const envoy = await startEnvoy({ ...(files === undefined ? {} : { maxOpenFiles: files }), ...options.envoy, grpcPort: waker.grpcPort, gatewayPort: provider.port, echo });
     const started = waker;
     return {
       provider,

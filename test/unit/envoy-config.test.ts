@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { loadConfig, OVERRIDE_MARGIN_MS, type Config } from '../../src/config/load';
 import { list, obj, type Obj } from '../support/yaml-access';
 
 const repoRoot = join(__dirname, '..', '..');
@@ -19,8 +20,18 @@ const HTTP_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 
 /** faas-waker's default hold (60s) is below this; every "longer than the longest hold" check uses it. */
 const LONGEST_HOLD_MS = 120_000;
-const WARM_PATH_BUDGET_MS = 2_000;
+/** A stalled faas-waker costs every new request this long before Envoy's 504: keep the first-answer wait short. */
+const FIRST_ANSWER_BUDGET_MS = 15_000;
 const MIN_EXT_PROC_STREAMS = 100_000;
+/** Warm requests in flight alongside a full hold table. */
+const WARM_HEADROOM = 10_000;
+
+/** faas-waker's defaults, read through its own config loader (src/config/settings.ts). */
+function wakerDefaults(): Config {
+  const parsed = loadConfig({ env: { WAKER_PROVIDER_URL: 'http://gateway:8080' }, argv: [] });
+  if (parsed.kind !== 'run') throw new Error('expected a config');
+  return parsed.config;
+}
 
 
 /** Follows mapping keys (a dotted path, or a list when keys contain dots), failing with the path if one is missing. */
@@ -100,8 +111,8 @@ describe.each(BOOTSTRAPS)('%s', (file) => {
     expect(p.extProc['observability_mode']).toBeUndefined();
   });
 
-  it('bounds the warm path and lets a hold extend the message timer', () => {
-    expect(durationMs(p.extProc['message_timeout'], 'message_timeout')).toBeLessThanOrEqual(WARM_PATH_BUDGET_MS);
+  it('bounds the wait for the first answer and lets a hold extend the message timer', () => {
+    expect(durationMs(p.extProc['message_timeout'], 'message_timeout')).toBeLessThanOrEqual(FIRST_ANSWER_BUDGET_MS);
     expect(durationMs(p.extProc['max_message_timeout'], 'max_message_timeout')).toBeGreaterThanOrEqual(LONGEST_HOLD_MS);
   });
 
@@ -189,6 +200,88 @@ describe.each(BOOTSTRAPS)('%s', (file) => {
   });
 });
 
+/** Number at a path, failing if it is not one. */
+function num(v: unknown, path: string | readonly string[]): number {
+  const value = at(v, path);
+  if (typeof value !== 'number') throw new Error(`${String(path)}: expected a number, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function defaultThreshold(cluster: Obj): Obj {
+  const thresholds = list(at(cluster, 'circuit_breakers.thresholds'), 'thresholds').map((t) => obj(t, 'threshold'));
+  const found = thresholds.find((t) => t['priority'] === undefined || t['priority'] === 'DEFAULT');
+  if (found === undefined) throw new Error(`${String(cluster['name'])}: no DEFAULT circuit breaker threshold`);
+  return found;
+}
+
+/**
+ * The rule (README, "Envoy settings that matter"): every Envoy limit leaves room for faas-waker's own.
+ * All WAKER_MAX_HELD_TOTAL requests can be held at once (one ext_proc stream and, for HTTP/1, one
+ * downstream connection each) and released at the same moment (one gateway request, maybe one retry
+ * each), so every count limit on that path is >= WAKER_MAX_HELD_TOTAL (+ warm headroom where warm
+ * traffic shares it); every timer that runs during a hold outlasts WAKER_HOLD_TIMEOUT.
+ */
+describe.each(BOOTSTRAPS)('%s keeps Envoy limits above faas-waker defaults', (file) => {
+  const p = parts(file);
+  const waker = wakerDefaults();
+  const heldTotal = waker.maxHeldTotal;
+  const faasWaker = named(p.clusters, 'faas_waker', 'clusters');
+  const gateway = named(p.clusters, 'function_gateway', 'clusters');
+  const upstreamH2 = obj(at(faasWaker, ['typed_extension_protocol_options', HTTP_OPTIONS, 'explicit_http_config', 'http2_protocol_options']), 'faas_waker http2');
+
+  it('reads the defaults the rule is about', () => {
+    expect({ heldTotal, perFunction: waker.maxHeldPerFunction, holdMs: waker.holdTimeoutMs }).toEqual({ heldTotal: 20_000, perFunction: 1_000, holdMs: 60_000 });
+    expect(waker.maxHeldPerFunction).toBeLessThanOrEqual(heldTotal);
+  });
+
+  it('faas_waker: room for every held stream plus warm traffic, on enough connections', () => {
+    const t = defaultThreshold(faasWaker);
+    expect(num(t, 'max_requests')).toBeGreaterThanOrEqual(heldTotal + WARM_HEADROOM);
+    expect(num(t, 'max_pending_requests')).toBeGreaterThanOrEqual(heldTotal + WARM_HEADROOM);
+    expect(num(t, 'max_connections') * num(upstreamH2, 'max_concurrent_streams')).toBeGreaterThanOrEqual(num(t, 'max_requests'));
+  });
+
+  it('faas_waker: the HTTP/2 flood limits let a whole release queue up (trusted peer)', () => {
+    expect(num(upstreamH2, 'max_outbound_control_frames')).toBeGreaterThanOrEqual(heldTotal);
+    expect(num(upstreamH2, 'max_outbound_frames')).toBeGreaterThanOrEqual(heldTotal);
+    const keepalive = obj(upstreamH2['connection_keepalive'], 'connection_keepalive');
+    // A dead connection is noticed within one hold, and a PING ack stuck behind a burst is not taken for one.
+    expect(durationMs(keepalive['interval'], 'interval') + durationMs(keepalive['timeout'], 'timeout')).toBeLessThan(waker.holdTimeoutMs);
+    expect(durationMs(keepalive['timeout'], 'timeout')).toBeGreaterThanOrEqual(durationMs(p.extProc['message_timeout'], 'message_timeout'));
+  });
+
+  it('function_gateway: a full release (and one retry each) fits without overflow', () => {
+    const t = defaultThreshold(gateway);
+    expect(num(t, 'max_requests')).toBeGreaterThanOrEqual(heldTotal + WARM_HEADROOM);
+    expect(num(t, 'max_pending_requests')).toBeGreaterThanOrEqual(heldTotal + WARM_HEADROOM);
+    expect(num(t, 'max_retries')).toBeGreaterThanOrEqual(heldTotal);
+    expect(num(t, 'max_connections')).toBeGreaterThan(0);
+  });
+
+  it('downstream: the connection cap holds every request on its own HTTP/1 connection, and h2 flood limits fit the stream cap', () => {
+    const monitors = list(at(p.bootstrap, 'overload_manager.resource_monitors'), 'resource_monitors');
+    const cap = num(named(monitors, 'envoy.resource_monitors.global_downstream_max_connections', 'resource_monitors'), 'typed_config.max_active_downstream_connections');
+    expect(cap).toBeGreaterThanOrEqual(heldTotal + WARM_HEADROOM);
+    expect(num(p.listener, 'tcp_backlog_size')).toBeGreaterThanOrEqual(4096);
+    const h2 = obj(p.hcm['http2_protocol_options'], 'hcm http2_protocol_options');
+    const streams = num(h2, 'max_concurrent_streams');
+    expect(num(h2, 'max_outbound_control_frames')).toBeGreaterThan(streams); // one RST_STREAM per stream, plus PING/SETTINGS acks
+    expect(num(h2, 'max_outbound_frames')).toBeGreaterThanOrEqual(3 * streams); // HEADERS, DATA, RST_STREAM per stream
+  });
+
+  it('timers: a hold fits in max_message_timeout, idle timers outlast it, a slow connect stays a 503', () => {
+    const maxMessageMs = durationMs(p.extProc['max_message_timeout'], 'max_message_timeout');
+    expect(maxMessageMs).toBeGreaterThanOrEqual(waker.holdTimeoutMs + OVERRIDE_MARGIN_MS);
+    expect(maxMessageMs).toBe(waker.envoyMaxMessageTimeoutMs); // faas-waker's WAKER_ENVOY_MAX_MESSAGE_TIMEOUT default describes this file
+    expect(durationMs(p.hcm['stream_idle_timeout'], 'stream_idle_timeout')).toBeGreaterThan(maxMessageMs);
+    for (const r of p.routes.filter((x) => x['route'] !== undefined)) {
+      expect(durationMs(at(r, 'route.idle_timeout'), 'idle_timeout')).toBeGreaterThan(maxMessageMs);
+    }
+    // connect failure -> status_on_error (503) before the message timer's 504
+    expect(durationMs(faasWaker['connect_timeout'], 'connect_timeout')).toBeLessThan(durationMs(p.extProc['message_timeout'], 'message_timeout'));
+  });
+});
+
 describe('envoy.yaml (tests and demo)', () => {
   const p = parts('envoy.yaml');
 
@@ -236,6 +329,14 @@ describe('docker-compose.yaml', () => {
     const envoy = obj(at(compose, 'services.envoy'), 'services.envoy');
     expect(envoy['image']).toBe(`envoyproxy/envoy:v${String(pinned)}`);
     expect(list(envoy['volumes'], 'volumes')).toContain('./envoy-compose.yaml:/etc/envoy/envoy.yaml:ro');
+  });
+
+  it('gives Envoy more open files than the overload manager lets connections in', () => {
+    const monitors = list(at(parts('envoy-compose.yaml').bootstrap, 'overload_manager.resource_monitors'), 'resource_monitors');
+    const cap = num(named(monitors, 'envoy.resource_monitors.global_downstream_max_connections', 'resource_monitors'), 'typed_config.max_active_downstream_connections');
+    const nofile = obj(at(compose, 'services.envoy.ulimits.nofile'), 'nofile');
+    expect(num(nofile, 'soft')).toBeGreaterThan(cap);
+    expect(num(nofile, 'hard')).toBeGreaterThanOrEqual(num(nofile, 'soft'));
   });
 
   it('points faas-waker at the gateway and listens where the faas_waker cluster dials', () => {
