@@ -8,7 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { startStack, type Stack } from '../dev/stack/stack';
-import { answers, diff, overhead, sleep, statsDelta, wakeReadyTimes } from './cold';
+import { answers, diff, overhead, sleep, statsDelta, wakeReadyTimes, wakerProblems } from './wake-stats';
 import type { Driver, Measured } from './driver';
 import { accessLogToDevNull, COLD_PATH_STATS, envoyStats } from './envoy-config';
 import type { BurstResult } from './loadgen-types';
@@ -77,6 +77,8 @@ export interface HeldResult {
   readonly envoy_stats: Record<string, number>;
   /** Connections dropped machine-wide because an accept queue was full (TcpExt ListenOverflows) during the burst. */
   readonly listen_overflows: number | null;
+  /** faas-waker's warn/error log lines during the burst, grouped with a count. */
+  readonly waker_problems: string[];
 }
 
 export async function runHeld(profile: HeldProfile, wakerEnv: Record<string, string>, driver: Driver, scope: Scope, log: (line: string) => void): Promise<HeldResult> {
@@ -190,6 +192,7 @@ export async function runHeld(profile: HeldProfile, wakerEnv: Record<string, str
     provider_fds_max: maxOf(samples.map((s) => s.providerFds)),
     envoy_stats: envoyCounters,
     listen_overflows: overflows,
+    waker_problems: wakerProblems(stack.waker.logs(), sinceEpochMs),
   };
 }
 

@@ -1,7 +1,8 @@
 /**
- * `npm run bench [-- --quick] [-- --only warm,cold,held]`: faas-waker against Envoy alone, on this
- * machine, with the real Envoy, the local provider and real function processes (loopback only).
- * Prints a table, writes bench/results/<date>.json and latest.json, and refreshes the table in
+ * `npm run bench [-- --quick] [-- --only warm,cold,held] [-- --force]`: faas-waker against a no-op
+ * ext_proc server and Envoy alone, on this machine, with the real Envoy, the local provider and real
+ * function processes (loopback only). Refuses to start on a busy machine unless --force. Prints the
+ * targets and tables, writes bench/results/<date>.json and latest.json, and refreshes the table in
  * bench/README.md. Every process it starts is stopped at the end, on error, and on SIGINT/SIGTERM.
  */
 import { existsSync } from 'node:fs';
@@ -14,10 +15,13 @@ import { runCold, type ColdResult } from './cold';
 import { createDriver } from './driver';
 import { envoyVersion } from './envoy-config';
 import { runHeld, type HeldResult } from './held';
-import { cpuClock, machineTicks } from './procfs';
+import { cpuClock } from './procfs';
 import { FULL, QUICK } from './profile';
-import { renderTable, updateReadme, worstNoise, writeResults, type Results } from './report';
+import { MachineBusyError, quietOrForced } from './quiet';
+import { NOISY_PCT, renderTable, updateReadme, worstNoise, writeResults, type Results } from './report';
 import { createScope } from './scope';
+import { evaluateTargets } from './targets';
+import { NOOP_BINARY } from './noop';
 import { runWarm, type WarmResult } from './warm';
 
 const SCENARIOS = ['warm', 'cold', 'held'] as const;
@@ -25,7 +29,8 @@ type Scenario = (typeof SCENARIOS)[number];
 
 const NOTES = [
   'All processes share the same cores: the load generator (one Node process) competes with Envoy, faas-waker and the upstream for CPU, so saturation figures are those of the whole box, not of Envoy or faas-waker alone.',
-  'Warm path: both Envoys run at once (--concurrency 1 each) in front of the same upstream (the demo function process reached directly); runs alternate A/B order to cancel drift.',
+  'Warm path: three Envoys run at once (--concurrency 1 each) in front of the same upstream (the demo function process reached directly): A with faas-waker, C with the Go no-op ext_proc server (bench/noop-extproc), B without ext_proc; the order of A, C and B changes from run to run to cancel drift.',
+  'Cold paths: one local provider; each phase (single first wakes, each burst size, many functions) runs on a new faas-waker and Envoy, so a first wake has no history.',
   'Cold paths go through the local provider, which proxies every function request to a child process over loopback.',
   'Wake overhead compares two clocks of the same machine (performance.timeOrigin + performance.now() in the provider and in the load generator).',
 ];
@@ -47,30 +52,18 @@ function openFilesLimit(): string {
   return out.stdout.trim();
 }
 
-/** % of all cores busy over `ms` (a quick look at other work on the machine before we start). */
-async function machineBusyPct(ms: number): Promise<number> {
-  const a = machineTicks();
-  await new Promise((resolve) => setTimeout(resolve, ms));
-  const b = machineTicks();
-  const total = b.total - a.total;
-  return total > 0 ? Math.round((1000 * (b.busy - a.busy)) / total) / 10 : 0;
-}
-
-function renameNoise(n: { pct: number | null; where: string | null }): { max_others_pct: number | null; max_others_in: string | null } {
-  return { max_others_pct: n.pct, max_others_in: n.where };
-}
-
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } } });
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, force: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } });
   if (values.help === true) {
-    process.stdout.write('usage: npm run bench [-- --quick] [-- --only warm,cold,held]\n');
+    process.stdout.write('usage: npm run bench [-- --quick] [-- --only warm,cold,held] [-- --force]\n  --force  run even if the machine is busy (the results are marked noisy)\n');
     return;
   }
   const profile = values.quick === true ? QUICK : FULL;
   const scenarios = parseScenarios(values.only);
   const root = repoRoot();
-  for (const file of ['dist/main.js', 'build/dev/provider/main.js', 'build/dev/function/main.js', 'build/bench/loadgen.js']) {
-    if (!existsSync(join(root, file))) throw new Error(`${file} is missing: run \`npm run bench\` (it builds everything) or both tsc builds`);
+  const needed = ['dist/main.js', 'build/dev/provider/main.js', 'build/dev/function/main.js', 'build/bench/loadgen.js', ...(scenarios.includes('warm') ? [NOOP_BINARY] : [])];
+  for (const file of needed) {
+    if (!existsSync(join(root, file))) throw new Error(`${file} is missing: run \`npm run bench\` (it builds everything, see scripts/bench.mjs)`);
   }
 
   const scope = createScope();
@@ -90,8 +83,8 @@ async function main(): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
+  const quiet = await quietOrForced(cpus().length, values.force === true, log);
   const started = performance.now();
-  const busyBefore = await machineBusyPct(2_000);
   const envoy = envoyVersion();
   const driver = createDriver(scope, cpuClock());
   const readyTtlMs = 1_000;
@@ -102,7 +95,7 @@ async function main(): Promise<void> {
     cold: { WAKER_LOG_LEVEL: 'info', WAKER_READY_TTL: `${readyTtlMs}ms`, WAKER_HOLD_TIMEOUT: '60s', WAKER_MAX_HELD_PER_FUNCTION: String(Math.max(1000, ...profile.cold.sizes)), ...engine },
     held: { WAKER_LOG_LEVEL: 'info', WAKER_HOLD_TIMEOUT: '60s', WAKER_MAX_HELD_PER_FUNCTION: '1000', WAKER_MAX_HELD_TOTAL: '20000', ...engine },
   };
-  log(`profile ${profile.name}, scenarios ${scenarios.join(', ')}, Envoy ${envoy.version}, ${cpus().length} cores, machine ${busyBefore}% busy before start`);
+  log(`profile ${profile.name}, scenarios ${scenarios.join(', ')}, Envoy ${envoy.version}, ${cpus().length} cores, machine ${quiet.busy_pct}% busy before start, load average ${quiet.load_avg.join(' / ')}`);
 
   let warm: WarmResult | null = null;
   let cold: ColdResult | null = null;
@@ -129,8 +122,9 @@ async function main(): Promise<void> {
   }
 
   const cpuList = cpus();
+  const others = worstNoise({ warm, cold, held });
   const results: Results = {
-    schema: 1,
+    schema: 2,
     date: new Date().toISOString(),
     profile: profile.name,
     scenarios,
@@ -145,12 +139,24 @@ async function main(): Promise<void> {
     envoy: { version: envoy.version, raw: envoy.raw, concurrency: 1 },
     settings: Object.fromEntries(Object.entries(settings).filter(([k]) => (scenarios as string[]).includes(k))),
     duration_s: Math.round((performance.now() - started) / 100) / 10,
+    targets: evaluateTargets({ warm, cold, held }),
     warm,
     cold_burst: cold?.bursts ?? null,
     cold_settings: cold?.settings ?? null,
+    cold_floors: cold?.floors ?? null,
+    cold_first_wakes: cold?.first_wakes ?? null,
+    cold_first_wake_detect_lag_p50_ms: cold?.first_wake_detect_lag_p50_ms ?? null,
     many_functions: cold?.many ?? null,
     held,
-    noise: { busy_before_pct: busyBefore, ...renameNoise(worstNoise({ warm, cold_burst: cold?.bursts ?? null, many_functions: cold?.many ?? null, held })) },
+    noise: {
+      busy_before_pct: quiet.busy_pct,
+      load_avg_before: quiet.load_avg,
+      quiet_check: quiet,
+      forced: !quiet.quiet && values.force === true,
+      max_others_pct: others.pct,
+      max_others_in: others.where,
+      noisy: !quiet.quiet || (others.pct !== null && others.pct >= NOISY_PCT),
+    },
     notes: NOTES,
   };
   const table = renderTable(results);
@@ -165,12 +171,17 @@ async function main(): Promise<void> {
     const files = writeResults(join(dir, 'partial'), results);
     log(`partial run (--only): wrote ${files.map((f) => f.slice(root.length + 1)).join(', ')}; latest.json and README untouched`);
   }
+  if (results.noise.noisy) log(`NOISY RUN: ${quiet.quiet ? '' : `quiet check failed (${quiet.reasons.join('; ')}); `}largest CPU of other processes in a measured window ${others.pct ?? '–'}% of one core (${others.where ?? '–'}). These figures are not the real results.`);
   log(`total ${results.duration_s} s`);
 }
 
 main().then(
   () => process.exit(0),
   (err: unknown) => {
+    if (err instanceof MachineBusyError) {
+      process.stderr.write(`bench refused: ${err.message}\n`);
+      process.exit(2);
+    }
     process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);
   },

@@ -1,11 +1,11 @@
-/** How much each scenario does: `--quick` (smoke run, < 3 min) or the full run (bounded, < 15 min). */
+/** How much each scenario does: `--quick` (smoke run, < 4 min with builds) or the full run (bounded, < 15 min). */
 
 export interface WarmProfile {
   /** Open-loop rates, requests per second. */
   readonly rates: readonly number[];
   readonly warmupMs: number;
   readonly durationMs: number;
-  /** Runs per rate and config, alternating A/B order to cancel drift. */
+  /** Runs per rate and target (A, C, B), the order changing from run to run to cancel drift. */
   readonly repeats: number;
   readonly saturation: { readonly connections: number; readonly warmupMs: number; readonly durationMs: number; readonly repeats: number };
 }
@@ -16,6 +16,12 @@ export interface ColdProfile {
   readonly sizes: readonly number[];
   /** Bursts after the first wake of each function (the poll schedule uses what it learned). */
   readonly learnedRounds: number;
+  /** Delivery-floor bursts per size and path (the floor is their median). */
+  readonly floorRuns: number;
+  /** Also measure the floor through Envoy alone (no ext_proc), for reference. */
+  readonly floorAlone: boolean;
+  /** Extra first wakes of one request each, every one on a new faas-waker process (more detect-lag samples). */
+  readonly firstWakeSingles: number;
 }
 
 export interface ManyProfile {
@@ -50,7 +56,7 @@ export const QUICK: Profile = {
     repeats: 1,
     saturation: { connections: 32, warmupMs: 500, durationMs: 3000, repeats: 1 },
   },
-  cold: { startupMs: 1000, sizes: [100, 300], learnedRounds: 1 },
+  cold: { startupMs: 1000, sizes: [100, 300], learnedRounds: 1, floorRuns: 1, floorAlone: true, firstWakeSingles: 2 },
   many: { functions: 200, startupMs: 1000 },
   held: { functions: 100, perFunction: 100, startupMs: 10_000, staggerMs: 30, streamsPerConnection: 100, sampleEveryMs: 100 },
 };
@@ -64,7 +70,7 @@ export const FULL: Profile = {
     repeats: 2,
     saturation: { connections: 32, warmupMs: 1000, durationMs: 5000, repeats: 2 },
   },
-  cold: { startupMs: 1000, sizes: [100, 1000], learnedRounds: 2 },
+  cold: { startupMs: 1000, sizes: [100, 1000], learnedRounds: 2, floorRuns: 3, floorAlone: true, firstWakeSingles: 4 },
   many: { functions: 200, startupMs: 1000 },
   held: { functions: 100, perFunction: 100, startupMs: 15_000, staggerMs: 50, streamsPerConnection: 100, sampleEveryMs: 100 },
 };

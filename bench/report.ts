@@ -3,7 +3,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ColdResult } from './cold';
 import type { HeldResult } from './held';
-import type { WarmResult, WarmRun } from './warm';
+import type { QuietCheck } from './quiet';
+import type { Target } from './targets';
+import type { WarmResult } from './warm';
+import { failed, type WarmRun } from './warm-run';
 
 export interface Machine {
   readonly cores: number;
@@ -14,34 +17,53 @@ export interface Machine {
   readonly open_files_limit: string;
 }
 
+/** How noisy the run was: the check before it, and what other processes used while it measured. */
+export interface Noise {
+  /** % of all cores busy over the quiet check just before the run. */
+  readonly busy_before_pct: number;
+  readonly load_avg_before: readonly number[];
+  readonly quiet_check: QuietCheck;
+  /** The run was started with --force on a machine that failed the quiet check. */
+  readonly forced: boolean;
+  /** The largest `others` CPU (% of one core) in any measured window, and where. */
+  readonly max_others_pct: number | null;
+  readonly max_others_in: string | null;
+  /** Failed quiet check, or `others` reached NOISY_PCT in a measured window: the figures are not the real results. */
+  readonly noisy: boolean;
+}
+
 export interface Results {
-  readonly schema: 1;
+  readonly schema: 2;
   readonly date: string;
   readonly profile: 'quick' | 'full';
-  /** Scenarios this run covered (all four unless --only was given). */
+  /** Scenarios this run covered (all three unless --only was given). */
   readonly scenarios: string[];
   readonly machine: Machine;
   readonly envoy: { readonly version: string; readonly raw: string; readonly concurrency: number };
   /** faas-waker environment per scenario (plus defaults for anything not listed). */
   readonly settings: Record<string, Record<string, string>>;
   readonly duration_s: number;
+  readonly targets: Target[];
   readonly warm: WarmResult | null;
   readonly cold_burst: ColdResult['bursts'] | null;
   readonly cold_settings: ColdResult['settings'] | null;
+  readonly cold_floors: ColdResult['floors'] | null;
+  readonly cold_first_wakes: ColdResult['first_wakes'] | null;
+  readonly cold_first_wake_detect_lag_p50_ms: number | null;
   readonly many_functions: ColdResult['many'] | null;
   readonly held: HeldResult | null;
-  /** Other work on the machine: busy % of all cores just before the run, and the most CPU (% of one core) other processes used in any measured window. */
-  readonly noise: { readonly busy_before_pct: number; readonly max_others_pct: number | null; readonly max_others_in: string | null };
+  readonly noise: Noise;
   readonly notes: string[];
 }
 
 /** The measured window in which processes outside the benchmark used the most CPU. */
-export function worstNoise(r: Pick<Results, 'warm' | 'cold_burst' | 'many_functions' | 'held'>): { pct: number | null; where: string | null } {
+export function worstNoise(r: { warm: WarmResult | null; cold: ColdResult | null; held: HeldResult | null }): { pct: number | null; where: string | null } {
   const windows: [string, Record<string, number>][] = [];
-  for (const rate of r.warm?.rates ?? []) windows.push([`warm ${rate.rps} A`, rate.with.cpu_pct], [`warm ${rate.rps} B`, rate.without.cpu_pct]);
-  if (r.warm) windows.push(['warm saturation A', r.warm.saturation.with.cpu_pct], ['warm saturation B', r.warm.saturation.without.cpu_pct]);
-  for (const b of r.cold_burst ?? []) windows.push([`cold burst ${b.n} #${b.round}`, b.cpu_pct]);
-  if (r.many_functions) windows.push(['many functions', r.many_functions.cpu_pct]);
+  for (const rate of r.warm?.rates ?? []) windows.push([`warm ${rate.rps} A`, rate.with.cpu_pct], [`warm ${rate.rps} C`, rate.noop.cpu_pct], [`warm ${rate.rps} B`, rate.without.cpu_pct]);
+  if (r.warm) windows.push(['warm saturation A', r.warm.saturation.with.cpu_pct], ['warm saturation C', r.warm.saturation.noop.cpu_pct], ['warm saturation B', r.warm.saturation.without.cpu_pct]);
+  for (const b of r.cold?.bursts ?? []) windows.push([`cold burst ${b.n} #${b.round}`, b.cpu_pct]);
+  for (const f of r.cold?.floors ?? []) for (const run of f.runs) windows.push([`delivery floor ${f.n} (${run.through})`, run.cpu_pct]);
+  if (r.cold) windows.push(['many functions', r.cold.many.cpu_pct]);
   if (r.held) windows.push(['held', r.held.cpu_pct]);
   let pct: number | null = null;
   let where: string | null = null;
@@ -55,8 +77,8 @@ export function worstNoise(r: Pick<Results, 'warm' | 'cold_burst' | 'many_functi
   return { pct, where };
 }
 
-/** `others` CPU (% of one core) from which a run is flagged as noisy in the table. */
-const NOISY_PCT = 20;
+/** `others` CPU (% of one core) in a measured window from which a run is flagged as noisy. */
+export const NOISY_PCT = 20;
 const START = '<!-- results:start -->';
 const END = '<!-- results:end -->';
 
@@ -85,65 +107,80 @@ const fmt = (x: number | null | undefined, digits = 2): string => (x === null ||
 const pct = (x: number | undefined): string => (x === undefined ? '–' : `${Math.round(x)}%`);
 const row = (cells: readonly string[]): string => `| ${cells.join(' | ')} |`;
 const header = (cells: readonly string[]): string => `${row(cells)}\n${row(cells.map(() => '---'))}`;
+/** "a / c / b" of the three warm targets, in the order the tables use (A, C, B). */
+const acb = (w: { with: WarmRun; noop: WarmRun; without: WarmRun }, pick: (run: WarmRun) => string): string => `${pick(w.with)} / ${pick(w.noop)} / ${pick(w.without)}`;
 
 export function renderTable(r: Results): string {
   const out: string[] = [];
   out.push(
     `Run ${r.date.slice(0, 16).replace('T', ' ')} UTC, profile **${r.profile}**, ${r.machine.cores} cores (${r.machine.cpu_model}), Node ${r.machine.node}, Envoy ${r.envoy.version} (--concurrency ${r.envoy.concurrency}), total ${Math.round(r.duration_s)} s. Raw figures: \`bench/results/latest.json\`.`,
   );
-  if (r.noise.max_others_pct !== null && r.noise.max_others_pct >= NOISY_PCT) {
-    out.push(
-      '',
-      `> **Noisy run**: CPU not charged to any benchmark process (other programs, or kernel work outside interrupts) reached ${Math.round(r.noise.max_others_pct)}% of one core in a measured window (${r.noise.max_others_in ?? '?'}); the machine was ${Math.round(r.noise.busy_before_pct)}% busy just before the run. Compare with a run on a quiet machine.`,
-    );
-  }
+  const banner = noiseBanner(r);
+  if (banner !== null) out.push('', banner);
+  out.push('', ...targetsTable(r));
   if (r.warm) out.push('', ...warmTable(r.warm));
   if (r.cold_burst) out.push('', ...coldTable(r));
+  if (r.cold_first_wakes) out.push('', ...firstWakesTable(r));
+  if (r.cold_floors) out.push('', ...floorsTable(r));
   if (r.many_functions) out.push('', ...manyTable(r));
   if (r.held) out.push('', ...heldTable(r.held));
   return out.join('\n');
 }
 
+function noiseBanner(r: Results): string | null {
+  const n = r.noise;
+  if (!n.noisy) return null;
+  const parts: string[] = [];
+  if (!n.quiet_check.quiet) parts.push(`the machine failed the quiet check before the run (${n.quiet_check.reasons.join('; ')}) and the run was ${n.forced ? 'forced (--force)' : 'not refused'}`);
+  if (n.max_others_pct !== null && n.max_others_pct >= NOISY_PCT) parts.push(`CPU not charged to any benchmark process (other programs, or kernel work outside interrupts) reached ${Math.round(n.max_others_pct)}% of one core in a measured window (${n.max_others_in ?? '?'})`);
+  return `> **Noisy run**: ${parts.join('; ')}; the machine was ${Math.round(n.busy_before_pct)}% busy just before the run (load average ${n.load_avg_before.join(' / ')}). These figures are not the real results: repeat on a quiet machine.`;
+}
+
+function targetsTable(r: Results): string[] {
+  const verdict = (t: Target): string => (t.met === null ? 'not measured' : t.met ? 'met' : '**NOT met**');
+  return [
+    `**Targets** (issue #7)${r.noise.noisy ? ', from a noisy run' : ''}${r.scenarios.length < 3 ? `, scenarios run: ${r.scenarios.join(', ')}` : ''}.`,
+    '',
+    header(['target', 'measured', 'verdict']),
+    ...r.targets.map((t) => row([t.target, t.measured === '' ? '–' : t.measured, verdict(t)])),
+  ];
+}
+
 function warmTable(w: WarmResult): string[] {
   const lines = [
-    '**Warm path**: Envoy + faas-waker (A) vs Envoy alone (B), same upstream, open loop at fixed rates (latency from the scheduled send time, ms).',
+    '**Warm path**: Envoy + faas-waker (A) vs Envoy + the Go no-op ext_proc server (C) vs Envoy alone (B), same config and upstream, open loop at fixed rates (latency from the scheduled send time, ms). "added" = A − B and C − B; A − C = what faas-waker adds beyond a no-op ext_proc server.',
     '',
-    header(['req/s', 'achieved A / B', 'p50 A / B', 'p90 A / B', 'p99 A / B', 'added p50', 'added p99', 'errors A / B']),
+    header(['req/s', 'achieved A / C / B', 'p50 A / C / B', 'p90 A / C / B', 'p99 A / C / B', 'added p50 A / C', 'added p99 A / C', 'A − C p50', 'errors A / C / B']),
   ];
   for (const rate of w.rates) {
     lines.push(
       row([
         String(rate.rps),
-        `${fmt(rate.with.achieved_rps, 0)} / ${fmt(rate.without.achieved_rps, 0)}`,
-        `${fmt(rate.with.p50_ms)} / ${fmt(rate.without.p50_ms)}`,
-        `${fmt(rate.with.p90_ms)} / ${fmt(rate.without.p90_ms)}`,
-        `${fmt(rate.with.p99_ms)} / ${fmt(rate.without.p99_ms)}`,
-        fmt(rate.added_p50_ms),
-        fmt(rate.added_p99_ms),
-        `${errorCount(rate.with)} / ${errorCount(rate.without)}`,
+        acb(rate, (x) => fmt(x.achieved_rps, 0)),
+        acb(rate, (x) => fmt(x.p50_ms)),
+        acb(rate, (x) => fmt(x.p90_ms)),
+        acb(rate, (x) => fmt(x.p99_ms)),
+        `${fmt(rate.added_p50_ms)} / ${fmt(rate.noop_added_p50_ms)}`,
+        `${fmt(rate.added_p99_ms)} / ${fmt(rate.noop_added_p99_ms)}`,
+        fmt(rate.waker_minus_noop_p50_ms, 3),
+        acb(rate, (x) => String(failed(x))),
       ]),
     );
   }
   const s = w.saturation;
   lines.push(
-    row([
-      `max (${s.connections} conns)`,
-      `${fmt(s.with.achieved_rps, 0)} / ${fmt(s.without.achieved_rps, 0)}`,
-      `${fmt(s.with.p50_ms)} / ${fmt(s.without.p50_ms)}`,
-      `${fmt(s.with.p90_ms)} / ${fmt(s.without.p90_ms)}`,
-      `${fmt(s.with.p99_ms)} / ${fmt(s.without.p99_ms)}`,
-      '',
-      '',
-      `${errorCount(s.with)} / ${errorCount(s.without)}`,
-    ]),
+    row([`max (${s.connections} conns)`, acb(s, (x) => fmt(x.achieved_rps, 0)), acb(s, (x) => fmt(x.p50_ms)), acb(s, (x) => fmt(x.p90_ms)), acb(s, (x) => fmt(x.p99_ms)), '', '', '', acb(s, (x) => String(failed(x)))]),
   );
   const us = s.cpu_us_per_request;
+  const proc = s.processor_cpu_us_per_request;
   const total = (m: Record<string, number>): number => Object.values(m).reduce((a, b) => a + b, 0);
   lines.push(
     '',
-    `Saturation throughput ratio A/B: **${fmt(w.throughput_ratio)}**. CPU at saturation (% of one core), A: ${cpuLine(s.with.cpu_pct, ['envoy_with', 'waker', 'upstream', 'loadgen', 'irq', 'others', 'machine'])}; B: ${cpuLine(s.without.cpu_pct, ['envoy_without', 'upstream', 'loadgen', 'irq', 'others', 'machine'])} (irq = kernel interrupt/softirq time, mostly loopback networking; others = CPU not charged to any benchmark process; machine = % of all cores).`,
+    `Saturation throughput ratios: A/B **${fmt(w.throughput_ratio)}**, C/B **${fmt(w.throughput_ratio_noop)}**, A/C **${fmt(w.throughput_ratio_waker_noop)}**. CPU of the ext_proc server alone per answered request at saturation: faas-waker **${fmt(proc.waker_us, 1)} µs**, no-op **${fmt(proc.noop_us, 1)} µs**, ratio **${fmt(proc.ratio)}**.`,
     '',
-    `CPU per answered request at saturation (µs), A: ${usLine(us.with, ['envoy_with', 'waker', 'upstream', 'loadgen', 'irq'])}, all ${fmt(total(us.with), 0)}; B: ${usLine(us.without, ['envoy_without', 'upstream', 'loadgen', 'irq'])}, all ${fmt(total(us.without), 0)}.`,
+    `CPU at saturation (% of one core), A: ${cpuLine(s.with.cpu_pct, ['envoy_with', 'waker', 'upstream', 'loadgen', 'irq', 'others', 'machine'])}; C: ${cpuLine(s.noop.cpu_pct, ['envoy_noop', 'noop', 'upstream', 'loadgen', 'irq', 'others', 'machine'])}; B: ${cpuLine(s.without.cpu_pct, ['envoy_without', 'upstream', 'loadgen', 'irq', 'others', 'machine'])} (irq = kernel interrupt/softirq time, mostly loopback networking; others = CPU not charged to any benchmark process; machine = % of all cores).`,
+    '',
+    `CPU per answered request at saturation (µs), A: ${usLine(us.with, ['envoy_with', 'waker', 'upstream', 'loadgen', 'irq'])}, all ${fmt(total(us.with), 0)}; C: ${usLine(us.noop, ['envoy_noop', 'noop', 'upstream', 'loadgen', 'irq'])}, all ${fmt(total(us.noop), 0)}; B: ${usLine(us.without, ['envoy_without', 'upstream', 'loadgen', 'irq'])}, all ${fmt(total(us.without), 0)}.`,
   );
   return lines;
 }
@@ -156,23 +193,53 @@ function usLine(us: Record<string, number>, keys: readonly string[]): string {
   return keys.map((k) => `${k} ${fmt(us[k], 0)}`).join(', ');
 }
 
-function errorCount(run: WarmRun): string {
-  return String(run.errors + run.skipped);
-}
-
 function coldTable(r: Results): string[] {
   const settings = r.cold_settings;
   const lines = [
-    `**Cold burst**: N concurrent requests to one function at zero replicas, start-up ${settings?.startup_ms ?? '?'} ms, ${settings?.protocol ?? ''}. Wake overhead = first byte at the client − function ready in the provider (ms) = detect lag (readiness noticed by faas-waker − ready) + release (first byte − noticed); "faas-waker release" is faas-waker's own part of the release (every waiter resolved and every CONTINUE written), the rest is Envoy → provider proxy → function and back. "fixed 100 ms" = status calls OpenFaaS-style polling would make for the same start-up (1 + ceil(start-up / 100)).`,
+    `**Cold burst**: N concurrent requests to one function at zero replicas, start-up ${settings?.startup_ms ?? '?'} ms, ${settings?.protocol ?? ''}; each N on a new faas-waker (its first wake has no history). Wake overhead = first byte at the client − function ready in the provider (ms) = detect lag (readiness noticed by faas-waker − ready) + release (first byte − noticed); "faas-waker release" is faas-waker's own part of the release (every waiter resolved and every CONTINUE written), the rest is Envoy → provider proxy → function and back. "last answer" = last first byte − start of the release; "floor" = the same N fresh requests to the running function (delivery floor below). "fixed 100 ms" = status calls OpenFaaS-style polling would make for the same start-up (1 + ceil(start-up / 100)).`,
     '',
-    header(['N', 'wake', 'ok', 'scale calls', 'status calls', 'fixed 100 ms', 'start-up', 'overhead p50', 'p99', 'max', 'detect lag', 'faas-waker release', 'release min / p50 / p99']),
+    header(['N', 'wake', 'ok', 'scale calls', 'status calls', 'fixed 100 ms', 'start-up', 'overhead p50', 'p99', 'max', 'detect lag', 'faas-waker release', 'release min / p50 / p99', 'last answer', 'floor', '× floor']),
   ];
   for (const b of r.cold_burst ?? []) {
     lines.push(
-      row([String(b.n), b.round === 0 ? 'first (no history)' : `learned (#${b.round})`, `${b.ok}/${b.n}`, String(b.scale_calls), String(b.status_calls), fmt(b.fixed_100ms_status_calls, 0), fmt(b.startup_ms, 0), fmt(b.wake_overhead_p50_ms, 1), fmt(b.wake_overhead_p99_ms, 1), fmt(b.wake_overhead_max_ms, 1), fmt(b.detect_lag_p50_ms, 0), fmt(b.waker_release_ms, 1), `${fmt(b.release_min_ms, 0)} / ${fmt(b.release_p50_ms, 0)} / ${fmt(b.release_p99_ms, 0)}`]),
+      row([
+        String(b.n), b.round === 0 ? 'first (no history)' : `learned (#${b.round})`, `${b.ok}/${b.n}`, String(b.scale_calls), String(b.status_calls), fmt(b.fixed_100ms_status_calls, 0), fmt(b.startup_ms, 0),
+        fmt(b.wake_overhead_p50_ms, 1), fmt(b.wake_overhead_p99_ms, 1), fmt(b.wake_overhead_max_ms, 1), fmt(b.detect_lag_p50_ms, 0), fmt(b.waker_release_ms, 1),
+        `${fmt(b.release_min_ms, 0)} / ${fmt(b.release_p50_ms, 0)} / ${fmt(b.release_p99_ms, 0)}`, fmt(b.release_last_ms, 0), fmt(b.floor_last_ms, 0), fmt(b.release_to_floor_ratio),
+      ]),
     );
   }
-  for (const b of r.cold_burst ?? []) lines.push(...failures(`N=${b.n} #${b.round}`, b.error_samples, b.listen_overflows));
+  for (const b of r.cold_burst ?? []) lines.push(...failures(`N=${b.n} #${b.round}`, b.error_samples, b.listen_overflows, b.waker_problems));
+  return lines;
+}
+
+function firstWakesTable(r: Results): string[] {
+  const wakes = r.cold_first_wakes ?? [];
+  return [
+    `**First wakes**: every one by a faas-waker process that had never woken a function. Detect lag = readiness noticed by faas-waker − ready in the provider (ms); p50 over them: **${fmt(r.cold_first_wake_detect_lag_p50_ms, 0)} ms**.`,
+    '',
+    header(['first wake', 'N', 'ok', 'start-up', 'detect lag', 'status calls', 'fixed 100 ms']),
+    ...wakes.map((w) => row([w.label, String(w.n), `${w.ok}/${w.n}`, fmt(w.startup_ms, 0), fmt(w.detect_lag_ms, 0), String(w.status_calls), fmt(w.fixed_100ms_status_calls, 0)])),
+  ];
+}
+
+function floorsTable(r: Results): string[] {
+  const floors = r.cold_floors ?? [];
+  const lines = [
+    '**Delivery floor**: the same N fresh requests at once (one new HTTP/1.1 connection each) to the function while it runs, through the same Envoy + faas-waker (warm path), and through Envoy alone for reference; ms from the first send, median over the runs.',
+    '',
+    header(['N', 'runs', 'last answer', 'p50', 'Envoy alone: last / p50', 'ok (all runs)', 'status calls per run']),
+  ];
+  for (const f of floors) {
+    const withWaker = f.runs.filter((run) => run.through === 'ext_proc');
+    lines.push(
+      row([
+        String(f.n), String(withWaker.length), fmt(f.last_ms, 0), fmt(f.p50_ms, 0), `${fmt(f.alone_last_ms, 0)} / ${fmt(f.alone_p50_ms, 0)}`,
+        `${f.runs.reduce((sum, run) => sum + run.ok, 0)}/${f.runs.length * f.n}`, withWaker.map((run) => String(run.status_calls)).join(', '),
+      ]),
+    );
+  }
+  for (const f of floors) for (const run of f.runs) lines.push(...failures(`floor N=${f.n} (${run.through})`, run.error_samples, run.listen_overflows));
   return lines;
 }
 
@@ -180,21 +247,22 @@ function manyTable(r: Results): string[] {
   const m = r.many_functions;
   if (m === null) return [];
   return [
-    `**Many functions**: ${m.functions} sleeping functions woken at once, one request each.`,
+    `**Many functions**: ${m.functions} sleeping functions woken at once, one request each, by a new faas-waker. "fixed 100 ms" = the status calls fixed 100 ms polling would make for the same start-ups, plus one scale call per function.`,
     '',
-    header(['functions', 'ok', 'status calls', 'scale calls', 'fixed 100 ms', 'ready spread', 'overhead p50', 'p99', 'max', 'detect lag p50 / max', 'release p50 / p99']),
-    row([String(m.functions), `${m.ok}/${m.functions}`, String(m.status_calls), String(m.scale_calls), fmt(m.fixed_100ms_status_calls, 0), fmt(m.ready_spread_ms, 0), fmt(m.wake_overhead_p50_ms, 1), fmt(m.wake_overhead_p99_ms, 1), fmt(m.wake_overhead_max_ms, 1), `${fmt(m.detect_lag_p50_ms, 0)} / ${fmt(m.detect_lag_max_ms, 0)}`, `${fmt(m.release_p50_ms, 0)} / ${fmt(m.release_p99_ms, 0)}`]),
-    ...failures('many functions', m.error_samples, m.listen_overflows),
+    header(['functions', 'ok', 'status calls', 'scale calls', 'provider calls', 'fixed 100 ms', 'ready spread', 'overhead p50', 'p99', 'max', 'detect lag p50 / max', 'release p50 / p99']),
+    row([String(m.functions), `${m.ok}/${m.functions}`, String(m.status_calls), String(m.scale_calls), String(m.provider_calls), fmt(m.fixed_100ms_provider_calls, 0), fmt(m.ready_spread_ms, 0), fmt(m.wake_overhead_p50_ms, 1), fmt(m.wake_overhead_p99_ms, 1), fmt(m.wake_overhead_max_ms, 1), `${fmt(m.detect_lag_p50_ms, 0)} / ${fmt(m.detect_lag_max_ms, 0)}`, `${fmt(m.release_p50_ms, 0)} / ${fmt(m.release_p99_ms, 0)}`]),
+    ...failures('many functions', m.error_samples, m.listen_overflows, m.waker_problems),
     '',
     `Provider-side start-up p50 ${fmt(m.startup_p50_ms, 0)} ms for a configured ${r.cold_settings?.startup_ms ?? '?'} ms: ${m.functions} Node processes start at once on ${r.machine.cores} cores.`,
   ];
 }
 
-/** A line under a table when something failed: grouped failure texts and accept-queue overflows. */
-function failures(label: string, samples: readonly string[], overflows: number | null): string[] {
+/** A line under a table when something failed: grouped failure texts, accept-queue overflows, and faas-waker's warnings. */
+function failures(label: string, samples: readonly string[], overflows: number | null, wakerSays: readonly string[] = []): string[] {
   if (samples.length === 0) return [];
   const queue = overflows !== null && overflows > 0 ? ` (${overflows} connections dropped by full accept queues meanwhile, machine-wide)` : '';
-  return ['', `Failures, ${label}: ${samples.join('; ')}${queue}.`];
+  const waker = wakerSays.length > 0 ? ` faas-waker logged: ${wakerSays.join('; ')}.` : '';
+  return ['', `Failures, ${label}: ${samples.join('; ')}${queue}.${waker}`];
 }
 
 function heldTable(h: HeldResult): string[] {
@@ -216,6 +284,6 @@ function heldTable(h: HeldResult): string[] {
     ]),
     '',
     `After the hold: wake overhead p50 ${fmt(h.wake_overhead_p50_ms, 0)} ms, p99 ${fmt(h.wake_overhead_p99_ms, 0)} ms (detect lag p50 ${fmt(h.detect_lag_p50_ms, 0)} ms, release p50 ${fmt(h.release_p50_ms, 0)} / p99 ${fmt(h.release_p99_ms, 0)} ms); all held ${fmt(h.time_to_hold_all_ms === null ? null : h.time_to_hold_all_ms / 1000, 1)} s after the first request; local provider up to ${h.provider_fds_max ?? '–'} open descriptors.`,
-    ...failures('held', h.error_samples, h.listen_overflows),
+    ...failures('held', h.error_samples, h.listen_overflows, h.waker_problems),
   ];
 }

@@ -1,7 +1,8 @@
-// `npm run bench [-- --quick] [-- --only warm,cold,held]`: installs what is missing (npm packages,
-// the pinned Envoy), builds faas-waker (dist/) and the dev tools + benchmark (build/), then runs
-// build/bench/main.js with the arguments given. The benchmark stops every process it starts; this
-// script forwards SIGINT/SIGTERM to it and exits with its code.
+// `npm run bench [-- --quick] [-- --only warm,cold,held] [-- --force]`: installs what is missing (npm
+// packages, the pinned Envoy), builds faas-waker (dist/), the dev tools + benchmark (build/) and the
+// Go no-op ext_proc server (bench/noop-extproc -> build/noop-extproc/noop-extproc; needs Go, modules
+// from the Go module proxy), then runs build/bench/main.js with the arguments given. The benchmark
+// stops every process it starts; this script forwards SIGINT/SIGTERM to it and exits with its code.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,12 +12,12 @@ const root = join(import.meta.dirname, '..');
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 const started = performance.now();
 
-function step(label, command, args) {
+function step(label, command, args, { cwd = root, hint = '' } = {}) {
   const t0 = performance.now();
   try {
-    execFileSync(command, args, { cwd: root, stdio: 'inherit' });
+    execFileSync(command, args, { cwd, stdio: 'inherit' });
   } catch {
-    console.error(`npm run bench: step "${label}" failed`);
+    console.error(`npm run bench: step "${label}" failed${hint === '' ? '' : `: ${hint}`}`);
     process.exit(1);
   }
   console.error(`[bench] ${label}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -26,6 +27,12 @@ if (!existsSync(bin('tsc'))) step('install npm packages', 'npm', ['ci', '--no-au
 step('install Envoy', process.execPath, ['scripts/install-envoy.mjs']);
 step('build faas-waker', bin('tsc'), ['-p', 'tsconfig.build.json']);
 step('build dev tools and benchmark', bin('tsc'), ['-p', 'tsconfig.tools.json']);
+// The warm scenario's floor: a no-op ext_proc server in Go. go.sum pins every module; the first build
+// downloads them from the Go module proxy into the module cache, later builds are cached.
+step('build no-op ext_proc server (Go)', 'go', ['build', '-trimpath', '-buildvcs=false', '-o', join(root, 'build', 'noop-extproc', 'noop-extproc'), '.'], {
+  cwd: join(root, 'bench', 'noop-extproc'),
+  hint: 'it needs Go (go.mod says which version) on PATH and the Go module proxy',
+});
 
 // 1,000-request bursts and 10,000 held requests need many sockets: raise the soft open-files limit
 // to the hard one for the whole process tree (a no-op where they are equal).

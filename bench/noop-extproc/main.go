@@ -1,0 +1,174 @@
+// Command noop-extproc is the benchmark's floor for an Envoy ext_proc server: it answers every
+// request_headers message with an empty HeadersResponse (CONTINUE) and does nothing else. It also
+// serves grpc.health.v1 (SERVING), which the shipped envoy/envoy.yaml health-checks.
+//
+//	noop-extproc -listen 127.0.0.1:0 [-max-lifetime 30m]
+//
+// When it listens it prints one JSON line on stdout:
+//
+//	{"event":"ready","grpcPort":PORT,"address":"127.0.0.1:PORT","gomaxprocs":N}
+//
+// It stops on SIGTERM or SIGINT (graceful for up to 2 s, then hard), and by itself after
+// -max-lifetime, so a benchmark that dies cannot leave it running for long.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+)
+
+// gracefulStopTimeout bounds GracefulStop: Envoy keeps its gRPC connection open, so a graceful stop
+// would otherwise wait for it.
+const gracefulStopTimeout = 2 * time.Second
+
+// noopProcessor answers CONTINUE to every phase Envoy sends.
+type noopProcessor struct {
+	extprocv3.UnimplementedExternalProcessorServer
+}
+
+var _ extprocv3.ExternalProcessorServer = (*noopProcessor)(nil)
+
+// Answers are immutable and shared by every stream: an empty HeadersResponse (or BodyResponse,
+// TrailersResponse) means "continue unchanged".
+var (
+	continueRequestHeaders  = &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestHeaders{RequestHeaders: &extprocv3.HeadersResponse{}}}
+	continueResponseHeaders = &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseHeaders{ResponseHeaders: &extprocv3.HeadersResponse{}}}
+	continueRequestBody     = &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestBody{RequestBody: &extprocv3.BodyResponse{}}}
+	continueResponseBody    = &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseBody{ResponseBody: &extprocv3.BodyResponse{}}}
+	continueRequestTrailers = &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestTrailers{RequestTrailers: &extprocv3.TrailersResponse{}}}
+	continueRespTrailers    = &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseTrailers{ResponseTrailers: &extprocv3.TrailersResponse{}}}
+)
+
+// Process reads messages until Envoy half-closes the stream and answers each one at once.
+func (noopProcessor) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			// Envoy reset the stream (or the connection went away): nothing left to answer.
+			return err
+		}
+		resp, err := answer(req)
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+}
+
+// answer returns the CONTINUE reply for the phase in req.
+func answer(req *extprocv3.ProcessingRequest) (*extprocv3.ProcessingResponse, error) {
+	switch req.Request.(type) {
+	case *extprocv3.ProcessingRequest_RequestHeaders:
+		return continueRequestHeaders, nil
+	case *extprocv3.ProcessingRequest_ResponseHeaders:
+		return continueResponseHeaders, nil
+	case *extprocv3.ProcessingRequest_RequestBody:
+		return continueRequestBody, nil
+	case *extprocv3.ProcessingRequest_ResponseBody:
+		return continueResponseBody, nil
+	case *extprocv3.ProcessingRequest_RequestTrailers:
+		return continueRequestTrailers, nil
+	case *extprocv3.ProcessingRequest_ResponseTrailers:
+		return continueRespTrailers, nil
+	default:
+		return nil, status.Errorf(codes.InvalidArgument, "unexpected ext_proc message %T", req.Request)
+	}
+}
+
+// loopbackListener listens on address, which must name a loopback IP (127.0.0.0/8 or ::1).
+func loopbackListener(address string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, fmt.Errorf("-listen %q: %w", address, err)
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("-listen %q: not a loopback IP address", address)
+	}
+	return net.Listen("tcp", address)
+}
+
+func run() error {
+	address := flag.String("listen", "127.0.0.1:0", "loopback host:port to listen on (port 0 = ephemeral)")
+	maxLifetime := flag.Duration("max-lifetime", 30*time.Minute, "stop by itself after this long (0 = never)")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", flag.Args())
+	}
+
+	lis, err := loopbackListener(*address)
+	if err != nil {
+		return err
+	}
+	server := grpc.NewServer()
+	extprocv3.RegisterExternalProcessorServer(server, noopProcessor{})
+	healthServer := health.NewServer() // "" (the whole server) is SERVING from the start
+	healthServer.SetServingStatus(extprocv3.ExternalProcessor_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(server, healthServer)
+
+	served := make(chan error, 1)
+	go func() { served <- server.Serve(lis) }()
+
+	port := lis.Addr().(*net.TCPAddr).Port
+	ready, err := json.Marshal(map[string]any{"event": "ready", "grpcPort": port, "address": lis.Addr().String(), "gomaxprocs": runtime.GOMAXPROCS(0)})
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(os.Stdout, "%s\n", ready); err != nil {
+		return err
+	}
+
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	var lifetime <-chan time.Time
+	if *maxLifetime > 0 {
+		lifetime = time.After(*maxLifetime)
+	}
+	select {
+	case err := <-served:
+		return err
+	case <-signals:
+	case <-lifetime:
+		fmt.Fprintf(os.Stderr, "noop-extproc: -max-lifetime %s reached, stopping\n", *maxLifetime)
+	}
+	healthServer.Shutdown()
+	stopped := make(chan struct{})
+	go func() {
+		server.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(gracefulStopTimeout):
+		server.Stop()
+	}
+	return nil
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintf(os.Stderr, "noop-extproc: %v\n", err)
+		os.Exit(1)
+	}
+}
