@@ -36,7 +36,7 @@ function replicaCount(value: unknown): number | null {
 }
 
 /** A malformed label must not block a wake: it falls back to 1, like the OpenFaaS gateway. */
-function minScale(label: unknown): number {
+export function minScale(label: unknown): number {
   const value = typeof label === 'string' ? Number(label.trim()) : NaN;
   return Number.isInteger(value) && value >= 1 ? value : 1;
 }

@@ -77,6 +77,11 @@ interface WakeFlight {
 
 /** Consecutive failed polls tolerated once the scale call went through (a provider restart, a blip). */
 const MAX_POLL_FAILURES = 3;
+/**
+ * ...and only once they span this long: polls are 25–100 ms apart, and a provider (or API server)
+ * restart takes seconds; giving up after three quick failures would fail every held request of it.
+ */
+const MIN_FAILING_MS = 5_000;
 /** If the provider forgets the desired replicas during a wake, ask again at most this often. */
 const RESCALE_AFTER_MS = 1000;
 
@@ -294,6 +299,7 @@ export class Waker {
     }
     const estimate = scaledAt === undefined ? undefined : (this.learned.get(fn.key) ?? this.population);
     let failures = 0;
+    let failingSince = 0;
     let lastNotReadyAt = clock.now();
     for (let attempt = 0; ; attempt++) {
       const now = clock.now();
@@ -313,7 +319,8 @@ export class Waker {
         flight.pushed = undefined;
         failures = 0;
       } catch (err) {
-        if (err instanceof FunctionNotFoundError || ++failures >= MAX_POLL_FAILURES) throw err;
+        if (failures++ === 0) failingSince = clock.now();
+        if (err instanceof FunctionNotFoundError || (failures >= MAX_POLL_FAILURES && clock.now() - failingSince >= MIN_FAILING_MS)) throw err;
         continue;
       }
       const polledAt = clock.now();

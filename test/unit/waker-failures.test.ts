@@ -153,17 +153,29 @@ describe('Waker: failures', () => {
     expect(h.provider.statusCallCount()).toBe(7);
   });
 
-  test('3 failed polls in a row -> rejected with the third error', async () => {
+  test('failed polls in a row for 5 s -> rejected with the last error', async () => {
     h = createHarness();
-    h.provider.define(HELLO.key, { startupMs: 600 });
-    const errors = [new ProviderUnavailableError('one'), new ProviderUnavailableError('two'), new ProviderError('three', 502)];
-    errors.forEach((err, i) => h.provider.failStatusCalls(HELLO.key, [i + 2], err));
+    h.provider.define(HELLO.key, { startupMs: 60_000 });
+    // Every poll fails from the first one (500 ms) on; the last one differs, to see which is reported.
+    // Call 56 is the poll at 5,500 ms: 17 polls 500..1700 ms, then every 100 ms.
+    const calls = Array.from({ length: 54 }, (_, i) => i + 2);
+    h.provider.failStatusCalls(HELLO.key, calls, new ProviderUnavailableError('down'));
+    h.provider.failStatusCalls(HELLO.key, [56], new ProviderError('last', 502));
     const held = track(h.waker.hold(HELLO, never()));
-    await h.at(649);
-    expect(held.state).toBe('pending');
-    await h.at(650);
-    expect(held.error).toBe(errors[2]);
-    expect([h.provider.statusCallCount(), h.cache.size, h.waker.snapshot().wakes]).toEqual([4, { ready: 0, notFound: 0 }, []]);
+    await h.at(5_499);
+    expect(held.state).toBe('pending'); // three failures long ago, but not yet for 5 s: a restart, maybe
+    await h.at(5_500);
+    expect(held.error).toEqual(new ProviderError('last', 502));
+    expect([h.provider.statusCallCount(), h.cache.size, h.waker.snapshot().wakes]).toEqual([56, { ready: 0, notFound: 0 }, []]);
+  });
+
+  test('a provider back within 5 s: the wake goes on after any number of failed polls', async () => {
+    h = createHarness();
+    h.provider.define(HELLO.key, { startupMs: 3_000 });
+    h.provider.failStatusCalls(HELLO.key, Array.from({ length: 20 }, (_, i) => i + 2), new ProviderUnavailableError('restarting'));
+    const held = track(h.waker.hold(HELLO, never()));
+    await h.at(3_100);
+    expect(held.value).toEqual({ coldStart: true, waitedMs: 3_000 });
   });
 
   test('stop() rejects every hold with ShuttingDownError and stops polling', async () => {
