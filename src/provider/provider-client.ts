@@ -9,7 +9,21 @@ export type ProviderCall = 'status' | 'scale' | 'list';
 /** Called once per provider call; `outcome` is the status class (`2xx`, `4xx`, ...) or `error`. */
 export type ProviderCallObserver = (call: ProviderCall, outcome: string, durationMs: number) => void;
 
+/** A function's status changed (undefined: it is gone, or no longer a function). */
+export type StatusListener = (key: string, status: FunctionStatus | undefined) => void;
+
+/** Readiness pushed by a provider that watches (Kubernetes), instead of polled. */
+export interface ProviderEvents {
+  subscribe(listener: StatusListener): () => void;
+  /** Whether changes arrive as events right now: then status reads cost nothing and miss nothing. */
+  live(): boolean;
+  /** Resolves once the provider has seen every function once (informers listed). */
+  readonly synced: Promise<void>;
+}
+
 export interface ProviderClient {
+  /** Present when the provider pushes changes (see ProviderEvents). */
+  readonly events?: ProviderEvents;
   /** Throws FunctionNotFoundError (404), ProviderError (other status, bad JSON), ProviderUnavailableError (network). */
   getStatus(fn: FunctionRef, signal?: AbortSignal): Promise<FunctionStatus>;
   /** 200 and 202 both succeed. Same errors as getStatus. */

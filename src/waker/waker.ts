@@ -71,7 +71,9 @@ interface WakeFlight {
   readonly waiters: Set<Waiter>;
   /** A ready status seen in a namespace list made for another wake: ends this wake's sleep early. */
   pushed: FunctionStatus | undefined;
-  /** Aborted to end the current poll sleep when `pushed` arrives. */
+  /** A watching provider saw this function change: read its status now (a read from its store). */
+  changed: boolean;
+  /** Aborted to end the current poll sleep when `pushed` or `changed` arrives. */
   nudge: AbortController | undefined;
 }
 
@@ -130,6 +132,7 @@ export class Waker {
       onList: (namespace, statuses) => this.onList(namespace, statuses),
       minGapMs: options.pollMinIntervalMs,
     });
+    deps.provider.events?.subscribe((key, status) => this.onProviderChange(key, status));
   }
 
   /** The warm path: one cache lookup, no promise. Starts a background refresh when one is due. */
@@ -238,7 +241,7 @@ export class Waker {
   }
 
   private startWake(fn: FunctionRef, requestId: string | undefined): WakeFlight {
-    const flight: WakeFlight = { fn, startedAtMs: this.deps.clock.now(), waiters: new Set(), pushed: undefined, nudge: undefined };
+    const flight: WakeFlight = { fn, startedAtMs: this.deps.clock.now(), waiters: new Set(), pushed: undefined, changed: false, nudge: undefined };
     this.wakes.set(fn.key, flight);
     this.wakingPerNamespace.set(fn.namespace, (this.wakingPerNamespace.get(fn.namespace) ?? 0) + 1);
     // The request that started the wake names it in every wake line, so logs can be joined.
@@ -304,7 +307,9 @@ export class Waker {
     for (let attempt = 0; ; attempt++) {
       const now = clock.now();
       if (now >= deadline) throw new WakeTimeoutError(`${fn.key} not ready after ${Math.round(now - startedAt)} ms`);
-      const delay = nextPollDelayMs({
+      // A watching provider pushes readiness (onProviderChange): its reads are only a safety check.
+      const live = this.deps.provider.events?.live() === true;
+      const delay = live ? this.options.pollMaxIntervalMs : nextPollDelayMs({
         attempt,
         elapsedMs: now - (scaledAt ?? startedAt),
         remainingMs: deadline - now,
@@ -314,6 +319,9 @@ export class Waker {
         random: this.random(),
       });
       await this.pollSleep(flight, Math.max(1, delay));
+      // While the watch is live, nothing to read unless it reported a change: no polls at all.
+      if (live && !flight.changed && flight.pushed === undefined && this.deps.provider.events?.live() === true) continue;
+      flight.changed = false;
       try {
         status = flight.pushed ?? (await this.pollStatus(fn));
         flight.pushed = undefined;
@@ -342,7 +350,7 @@ export class Waker {
 
   /** Sleeps until the next poll, or less when a namespace list showed the function ready. */
   private async pollSleep(flight: WakeFlight, ms: number): Promise<void> {
-    if (flight.pushed !== undefined) return;
+    if (flight.pushed !== undefined || flight.changed) return;
     const nudge = new AbortController();
     flight.nudge = nudge;
     try {
@@ -356,11 +364,31 @@ export class Waker {
 
   /** A readiness poll: through the namespace's list while several of its functions wake, else its own status call. */
   private pollStatus(fn: FunctionRef): Promise<FunctionStatus> {
-    if (!this.lists.useful(fn.namespace, this.wakingPerNamespace.get(fn.namespace) ?? 0)) return this.fetchStatus(fn);
+    if (this.deps.provider.events?.live() === true || !this.lists.useful(fn.namespace, this.wakingPerNamespace.get(fn.namespace) ?? 0)) return this.fetchStatus(fn);
     return this.lists.statusOf(fn).catch((err: unknown) => {
       if (err instanceof FunctionNotFoundError) this.deps.cache.setNotFound(fn.key, this.deps.clock.now());
       throw err;
     });
+  }
+
+  /**
+   * A watching provider saw a function change. Its wake, if any, reads the new status at once (ready:
+   * released; gone: not found; replicas back to 0: scaled again). A scale to zero (or a delete) made
+   * elsewhere empties the cache entry at once, so the next request takes the cold path instead of
+   * reaching a sleeping function.
+   */
+  private onProviderChange(key: string, status: FunctionStatus | undefined): void {
+    const flight = this.wakes.get(key);
+    if (flight !== undefined) {
+      flight.changed = true;
+      flight.nudge?.abort();
+    }
+    const cached = this.deps.cache.get(key, this.deps.clock.now());
+    if (status === undefined || status.availableReplicas === 0) {
+      if (cached?.kind === 'ready') this.deps.cache.delete(key);
+      return;
+    }
+    if (cached?.kind === 'not-found') this.deps.cache.delete(key);
   }
 
   /** Every list result releases the wakes of its namespace whose function it shows ready. */

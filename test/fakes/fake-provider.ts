@@ -1,6 +1,6 @@
 import type { Clock } from '../../src/clock';
 import { FunctionNotFoundError } from '../../src/errors';
-import type { ProviderClient } from '../../src/provider/provider-client';
+import type { ProviderClient, ProviderEvents, StatusListener } from '../../src/provider/provider-client';
 import type { FunctionStatus } from '../../src/provider/provider-types';
 import type { FunctionRef } from '../../src/routing/function-ref';
 
@@ -42,8 +42,39 @@ export class FakeProvider implements ProviderClient {
   /** Latency of every call, slept on the injected clock (0 = answers in the same tick). */
   latencyMs = 0;
   closed = false;
+  /** Set by watchable(): a provider that pushes every change, like the Kubernetes one. */
+  events: ProviderEvents | undefined;
+  /** While false, a watchable provider's events stop (a broken watch) and `live()` says so. */
+  watching = true;
+  private readonly listeners = new Set<StatusListener>();
 
   constructor(private readonly clock: Clock) {}
+
+  /** Pushes every change to subscribers while `watching`, as a watching provider does. */
+  watchable(): this {
+    this.events = {
+      subscribe: (listener) => {
+        this.listeners.add(listener);
+        return () => this.listeners.delete(listener);
+      },
+      live: () => this.watching,
+      synced: Promise.resolve(),
+    };
+    return this;
+  }
+
+  private changed(key: string): void {
+    if (this.events === undefined || !this.watching) return;
+    const state = this.functions.get(key);
+    const status = state === undefined ? undefined : this.statusOf(key, state);
+    for (const listener of this.listeners) listener(key, status);
+  }
+
+  private statusOf(key: string, state: FunctionState): FunctionStatus {
+    const [name = '', namespace] = key.split('.');
+    const ready = state.replicas > 0 && state.readyAtMs !== undefined && this.clock.now() >= state.readyAtMs;
+    return { name, namespace, replicas: state.replicas, availableReplicas: ready ? state.replicas : 0, minScale: state.minScale };
+  }
 
   define(key: string, script: FunctionScript = {}): this {
     const replicas = script.replicas ?? 0;
@@ -61,6 +92,7 @@ export class FakeProvider implements ProviderClient {
   /** The function disappears: from now on it answers 404. */
   remove(key: string): void {
     this.functions.delete(key);
+    this.changed(key);
   }
 
   /** Someone else (the idler) scaled it to zero. */
@@ -68,6 +100,7 @@ export class FakeProvider implements ProviderClient {
     const state = this.state(key);
     state.replicas = 0;
     state.readyAtMs = undefined;
+    this.changed(key);
   }
 
   /** The status calls with these 1-based numbers (counted per function) throw `error`. */
@@ -137,6 +170,14 @@ export class FakeProvider implements ProviderClient {
     }
     if (state.replicas === 0) state.readyAtMs = state.startupMs === null ? undefined : this.clock.now() + state.startupMs;
     state.replicas = replicas;
+    this.changed(fn.key);
+    const readyAt = state.readyAtMs;
+    // The moment it becomes ready is a change too (what an EndpointSlice update is in Kubernetes).
+    if (this.events !== undefined && readyAt !== undefined && readyAt > this.clock.now()) {
+      void this.clock.sleep(readyAt - this.clock.now()).then(() => {
+        if (this.functions.get(fn.key)?.readyAtMs === readyAt) this.changed(fn.key);
+      });
+    }
   }
 
   close(): Promise<void> {

@@ -41,9 +41,10 @@ export interface Harness {
   close(): void;
 }
 
-export function createHarness(options: Partial<WakerOptions> = {}): Harness {
+export function createHarness(options: Partial<WakerOptions> = {}, fake: { watchable?: boolean } = {}): Harness {
   const clock = new FakeClock(T0);
   const provider = new FakeProvider(clock);
+  if (fake.watchable === true) provider.watchable();
   const cache = createReadinessCache({ readyTtlMs: READY_TTL_MS, notFoundTtlMs: NOT_FOUND_TTL_MS, maxKeys: 100 });
   const waker = new Waker({ ...WAKER_OPTIONS, ...options }, { provider, cache, clock, logger: createLogger('silent'), random: () => 0.5 });
   return {
