@@ -1,6 +1,6 @@
-import { createServer, type Http2Session, type ServerHttp2Stream } from 'node:http2';
+import { constants, createServer, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { listenOn } from '../listen';
-import { FrameError, FrameReader, frame } from './grpc-frames';
+import { ByteBudget, FrameError, FrameReader, MAX_MESSAGE_BYTES, frame } from './grpc-frames';
 import { decodeHealthRequest, encodeHealthResponse, type HealthState } from './health';
 import { GrpcStatus, type GrpcStatusCode, type ProcessCall, type ProcessCallHandlers } from './process-call';
 import type { GrpcServer } from './server';
@@ -9,17 +9,54 @@ import { CONTINUE_REQUEST_HEADERS, decodeIncoming } from './wire';
 const PROCESS_PATH = '/envoy.service.ext_proc.v3.ExternalProcessor/Process';
 const HEALTH_CHECK_PATH = '/grpc.health.v1.Health/Check';
 const HEALTH_WATCH_PATH = '/grpc.health.v1.Health/Watch';
-/** Envoy's header messages are a few KiB; anything near this is not ext_proc traffic we want. */
-const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
-const GRPC_OK = '0';
-const GRPC_NOT_FOUND = '5';
-const GRPC_UNIMPLEMENTED = '12';
-const GRPC_INTERNAL = '13';
+const HEALTH_MAX_MESSAGE_BYTES = 64 * 1024;
+const GRPC_DEADLINE_EXCEEDED = 4;
 /** The warm answer, framed once: the warm path writes these 7 bytes and allocates nothing. */
 const FRAMED_CONTINUE = frame(CONTINUE_REQUEST_HEADERS);
 const RESPONSE_HEADERS = Object.freeze({ ':status': 200, 'content-type': 'application/grpc' });
-const OK_TRAILERS = Object.freeze({ 'grpc-status': GRPC_OK });
+const OK_TRAILERS = Object.freeze({ 'grpc-status': '0' });
 const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true });
+const UNSUPPORTED_MEDIA_TYPE = Object.freeze({ ':status': constants.HTTP_STATUS_UNSUPPORTED_MEDIA_TYPE });
+
+/** Limits of the node:http2 server; every field is optional in `startH2Server`'s options. */
+export interface H2ServerLimits {
+  /**
+   * Largest gRPC message accepted, bytes (default MAX_MESSAGE_BYTES, 1 MiB); a larger one ends its
+   * stream with RESOURCE_EXHAUSTED as soon as its header arrives, before any of it is buffered.
+   */
+  readonly maxMessageBytes: number;
+  /**
+   * Bytes of unfinished (partly received) messages one connection may hold across its streams; the
+   * stream that would pass it ends with RESOURCE_EXHAUSTED. Envoy sends each message in one DATA
+   * frame, so in practice this is only reached by a misbehaving peer. 16 MiB = 16 maximal messages.
+   */
+  readonly maxConnectionBufferedBytes: number;
+  /** A connection that has not sent the HTTP/2 preface and SETTINGS by then is destroyed. */
+  readonly prefaceTimeoutMs: number;
+  /**
+   * A stream without a complete first message by then ends with DEADLINE_EXCEEDED. Streams that
+   * sent their message (held requests) are never timed out here: the waker bounds them.
+   */
+  readonly firstMessageTimeoutMs: number;
+  /** A connection without open streams for this long gets GOAWAY; Envoy simply reconnects. */
+  readonly idleTimeoutMs: number;
+  /**
+   * node:http2 `maxSessionMemory`, MB. Past it Node refuses new streams (ENHANCE_YOUR_CALM) and,
+   * after 100 refusals in a row, destroys the connection with every held stream on it. Node's
+   * default (10) is reached near 12,000 held streams; our own bounds (held requests, the buffer
+   * budget above) must bind first, so this is a backstop sized for 100,000+ open streams.
+   */
+  readonly maxSessionMemoryMb: number;
+}
+
+export const H2_SERVER_DEFAULTS: H2ServerLimits = Object.freeze({
+  maxMessageBytes: MAX_MESSAGE_BYTES,
+  maxConnectionBufferedBytes: 16 * 1024 * 1024,
+  prefaceTimeoutMs: 10_000,
+  firstMessageTimeoutMs: 10_000,
+  idleTimeoutMs: 5 * 60_000,
+  maxSessionMemoryMb: 256,
+});
 
 /**
  * A gRPC server on node:http2 directly, for the two services faas-waker offers (ext_proc Process
@@ -27,21 +64,38 @@ const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true });
  * objects, metadata, interceptors) costing about as much as everything else together; this server
  * does only what these two methods need. `WAKER_GRPC_ENGINE=grpc-js` selects the grpc-js server.
  */
-export async function startH2Server(address: string, process: (call: ProcessCall) => void, health: HealthState): Promise<GrpcServer> {
-  const sessions = new Set<Http2Session>();
-  const server = createServer({ settings: { maxConcurrentStreams: 1_000_000 } });
-  server.on('session', (session) => {
-    sessions.add(session);
-    session.on('close', () => sessions.delete(session));
+export async function startH2Server(
+  address: string,
+  process: (call: ProcessCall) => void,
+  health: HealthState,
+  options: Partial<H2ServerLimits> = {},
+): Promise<GrpcServer> {
+  const limits: H2ServerLimits = { ...H2_SERVER_DEFAULTS, ...options };
+  const sessions = new Map<Http2Session, SessionState>();
+  const firstMessages = new FirstMessageWatch(limits.firstMessageTimeoutMs);
+  const server = createServer({ settings: { maxConcurrentStreams: 1_000_000 }, maxSessionMemory: limits.maxSessionMemoryMb });
+  const track = (session: Http2Session): SessionState => {
+    const state = new SessionState(session, limits);
+    sessions.set(session, state);
+    session.on('close', () => {
+      state.dispose();
+      sessions.delete(session);
+    });
     session.on('error', () => undefined); // a reset connection closes its streams, which report themselves
-  });
+    return state;
+  };
+  server.on('session', track);
   server.on('stream', (stream, headers) => {
     stream.on('error', () => undefined);
+    const session = stream.session as Http2Session;
+    const state = sessions.get(session) ?? track(session); // 'session' always comes first; never refuse a stream
+    if (!isGrpc(headers)) return void stream.respond(UNSUPPORTED_MEDIA_TYPE, { endStream: true });
     const path = headers[':path'];
-    if (path === PROCESS_PATH) process(new H2ProcessCall(stream));
-    else if (path === HEALTH_CHECK_PATH) healthCheck(stream, health);
-    else if (path === HEALTH_WATCH_PATH) healthWatch(stream, health);
-    else finish(stream, GRPC_UNIMPLEMENTED, `unknown method ${String(path)}`);
+    if (path === PROCESS_PATH) process(new H2ProcessCall(stream, headers, state, firstMessages));
+    else if (path === HEALTH_CHECK_PATH || path === HEALTH_WATCH_PATH) {
+      state.streamOpened(stream);
+      readOneMessage(stream, headers, state, firstMessages, path === HEALTH_CHECK_PATH ? healthCheck(stream, health) : healthWatch(stream, health));
+    } else finish(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${String(path)}`);
   });
   const port = await listenOn(server, address);
   return {
@@ -49,12 +103,131 @@ export async function startH2Server(address: string, process: (call: ProcessCall
     stop: (graceMs) =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        for (const session of sessions) session.close(); // GOAWAY: open streams may finish
+        firstMessages.stop();
+        for (const session of sessions.keys()) session.close(); // GOAWAY: open streams may finish
         setTimeout(() => {
-          for (const session of sessions) session.destroy();
+          for (const session of sessions.keys()) session.destroy();
         }, graceMs).unref();
       }),
   };
+}
+
+/** grpc-js answers 415 to anything but application/grpc[+proto|;...]: so do we. */
+function isGrpc(headers: IncomingHttpHeaders): boolean {
+  const type = headers['content-type'];
+  return typeof type === 'string' && type.startsWith('application/grpc');
+}
+
+/**
+ * Per connection: the buffer budget its streams share, the preface timer, and the idle timer. The
+ * idle timer is armed when the last stream closes and re-checks on expiry instead of being cleared
+ * and re-created per stream, so the warm path never touches a timer.
+ */
+class SessionState {
+  readonly budget: ByteBudget;
+  private open = 0;
+  private idleSince = performance.now();
+  private idleTimer: NodeJS.Timeout | undefined;
+  private prefaceTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly session: Http2Session,
+    readonly limits: H2ServerLimits,
+  ) {
+    this.budget = new ByteBudget(limits.maxConnectionBufferedBytes);
+    // The client's SETTINGS follow its preface; nghttp2 rejects a bad preface before that.
+    this.prefaceTimer = setTimeout(() => session.destroy(), limits.prefaceTimeoutMs).unref();
+    session.once('remoteSettings', () => this.clearPreface());
+    this.armIdle(limits.idleTimeoutMs);
+  }
+
+  /** Counts `stream` as open until it closes (for streams whose close is not counted elsewhere). */
+  streamOpened(stream: ServerHttp2Stream): void {
+    this.opened();
+    stream.once('close', () => this.closed());
+  }
+
+  opened(): void {
+    this.open += 1;
+  }
+
+  closed(): void {
+    this.open -= 1;
+    if (this.open > 0) return;
+    this.idleSince = performance.now();
+    if (this.idleTimer === undefined) this.armIdle(this.limits.idleTimeoutMs);
+  }
+
+  dispose(): void {
+    this.clearPreface();
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  private clearPreface(): void {
+    if (this.prefaceTimer !== undefined) clearTimeout(this.prefaceTimer);
+    this.prefaceTimer = undefined;
+  }
+
+  private armIdle(ms: number): void {
+    this.idleTimer = setTimeout(() => this.onIdleTimer(), ms).unref();
+  }
+
+  private onIdleTimer(): void {
+    this.idleTimer = undefined;
+    if (this.open > 0 || this.session.closed || this.session.destroyed) return; // the next idle period re-arms it
+    const idleMs = performance.now() - this.idleSince;
+    if (idleMs >= this.limits.idleTimeoutMs) this.session.close(); // GOAWAY(NO_ERROR), then the socket closes
+    else this.armIdle(this.limits.idleTimeoutMs - idleMs);
+  }
+}
+
+/** A stream that must deliver its first message by a deadline. */
+interface AwaitingFirstMessage {
+  readonly deadline: number;
+  expire(): void;
+}
+
+/**
+ * Streams still waiting for their first message. A stream leaves the set as soon as its message
+ * arrives (or it closes), so the set holds only the few in flight and never retains finished
+ * streams; one coarse sweep timer serves them all instead of a timer per stream. A silent stream
+ * is ended between `timeoutMs` and 1.25 x `timeoutMs` after it opened.
+ */
+class FirstMessageWatch {
+  private readonly pending = new Set<AwaitingFirstMessage>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(readonly timeoutMs: number) {
+    this.timer = setInterval(() => this.sweep(), Math.max(10, Math.ceil(timeoutMs / 4))).unref();
+  }
+
+  deadlineFromNow(): number {
+    return performance.now() + this.timeoutMs;
+  }
+
+  add(item: AwaitingFirstMessage): void {
+    this.pending.add(item);
+  }
+
+  settle(item: AwaitingFirstMessage): void {
+    this.pending.delete(item);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.pending.clear();
+  }
+
+  private sweep(): void {
+    if (this.pending.size === 0) return;
+    const now = performance.now();
+    for (const item of this.pending) {
+      if (item.deadline > now) continue;
+      this.pending.delete(item);
+      item.expire();
+    }
+  }
 }
 
 /** Shared by every stream (the emitter is `this`): no closure per request. */
@@ -62,33 +235,61 @@ function sendOkTrailers(this: ServerHttp2Stream): void {
   this.sendTrailers(OK_TRAILERS);
 }
 
-class H2ProcessCall implements ProcessCall {
+class H2ProcessCall implements ProcessCall, AwaitingFirstMessage {
+  readonly deadline: number;
+  private settled = false;
   private closed = false;
+  private handlers: ProcessCallHandlers | undefined;
+  private reader: FrameReader | undefined;
 
-  constructor(private readonly stream: ServerHttp2Stream) {
+  constructor(
+    private readonly stream: ServerHttp2Stream,
+    private readonly headers: IncomingHttpHeaders,
+    private readonly session: SessionState,
+    private readonly firstMessages: FirstMessageWatch,
+  ) {
+    session.opened();
+    this.deadline = firstMessages.deadlineFromNow();
+    firstMessages.add(this);
     stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS);
     stream.on('wantTrailers', sendOkTrailers);
   }
 
   listen(handlers: ProcessCallHandlers): void {
-    const reader = new FrameReader(MAX_MESSAGE_BYTES);
+    this.handlers = handlers;
+    const reader = new FrameReader(this.session.limits.maxMessageBytes, this.session.budget);
+    this.reader = reader;
     const gone = (): void => {
+      this.settle();
       this.closed = true;
       handlers.gone();
     };
     this.stream.on('data', (chunk: Buffer) => {
       if (this.closed) return; // after a failure nothing more is parsed
       try {
-        for (const message of reader.push(chunk)) handlers.data(decodeIncoming(message));
+        for (const message of reader.push(chunk)) {
+          this.settle();
+          handlers.data(decodeIncoming(message));
+        }
       } catch (err) {
-        // Envoy answers the client with status_on_error; we close this stream with INTERNAL.
-        this.fail(GrpcStatus.INTERNAL, err instanceof FrameError || err instanceof Error ? err.message : 'malformed message');
+        this.failFor(err);
         gone();
       }
     });
     this.stream.on('end', () => handlers.end());
-    this.stream.on('close', gone);
+    this.stream.on('close', () => {
+      reader.dispose();
+      this.session.closed();
+      gone();
+    });
     this.stream.on('aborted', gone);
+  }
+
+  expire(): void {
+    this.settle();
+    if (this.closed) return;
+    this.endWithStatus(GRPC_DEADLINE_EXCEEDED, `no complete request message within ${this.session.limits.firstMessageTimeoutMs} ms`);
+    this.handlers?.gone();
   }
 
   write(response: Buffer): void {
@@ -102,7 +303,28 @@ class H2ProcessCall implements ProcessCall {
   }
 
   fail(code: GrpcStatusCode, message: string): void {
+    this.endWithStatus(code, message);
+  }
+
+  /** Envoy answers the client with status_on_error; the status tells an operator why. */
+  private failFor(err: unknown): void {
+    if (err instanceof FrameError) {
+      const [code, message] = frameErrorStatus(err, this.headers);
+      this.endWithStatus(code, message);
+    } else this.endWithStatus(GrpcStatus.INTERNAL, err instanceof Error ? err.message : 'malformed message');
+  }
+
+  private settle(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.firstMessages.settle(this);
+  }
+
+  private endWithStatus(code: number, message: string): void {
     this.closed = true;
+    this.settle();
+    // The peer may keep its side open: what it had reserved goes back to the connection now.
+    this.reader?.dispose();
     if (this.stream.destroyed || this.stream.writableEnded) return;
     this.stream.removeAllListeners('wantTrailers');
     this.stream.on('wantTrailers', () => this.stream.sendTrailers({ 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message) }));
@@ -110,51 +332,80 @@ class H2ProcessCall implements ProcessCall {
   }
 }
 
-function healthCheck(stream: ServerHttp2Stream, health: HealthState): void {
-  readOneMessage(stream, (request) => {
+/** The gRPC status grpc-js gives for the same input (measured; see the conformance test). */
+function frameErrorStatus(err: FrameError, headers: IncomingHttpHeaders): [number, string] {
+  if (err.kind !== 'compressed') return [GrpcStatus.RESOURCE_EXHAUSTED, err.message];
+  const encoding = headers['grpc-encoding'];
+  // The flag says "compressed with grpc-encoding"; with none (identity) it is a protocol error.
+  if (encoding === undefined || encoding === 'identity') return [GrpcStatus.INTERNAL, 'compressed flag set on a message without grpc-encoding'];
+  return [GrpcStatus.UNIMPLEMENTED, `Received message compressed with unsupported encoding "${String(encoding)}"`];
+}
+
+function healthCheck(stream: ServerHttp2Stream, health: HealthState): (request: Buffer) => void {
+  return (request) => {
     const status = health.get(decodeHealthRequest(request));
-    if (status === undefined) return finish(stream, GRPC_NOT_FOUND, 'unknown service');
-    finish(stream, GRPC_OK, undefined, encodeHealthResponse(status));
-  });
+    if (status === undefined) return finish(stream, GrpcStatus.NOT_FOUND, 'unknown service');
+    finish(stream, GrpcStatus.OK, undefined, encodeHealthResponse(status));
+  };
 }
 
 /** Server streaming: the current status now, then every change, until the client goes away. */
-function healthWatch(stream: ServerHttp2Stream, health: HealthState): void {
-  readOneMessage(stream, (request) => {
+function healthWatch(stream: ServerHttp2Stream, health: HealthState): (request: Buffer) => void {
+  return (request) => {
     const service = decodeHealthRequest(request);
-    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': GRPC_OK }));
+    stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS);
+    stream.on('wantTrailers', sendOkTrailers);
     stream.write(frame(encodeHealthResponse(health.get(service) ?? 'SERVICE_UNKNOWN')));
     const unsubscribe = health.subscribe(() => {
       if (!stream.destroyed) stream.write(frame(encodeHealthResponse(health.get(service) ?? 'SERVICE_UNKNOWN')));
     });
     stream.on('close', unsubscribe);
-  });
+  };
 }
 
-function readOneMessage(stream: ServerHttp2Stream, onMessage: (message: Buffer) => void): void {
-  const reader = new FrameReader(64 * 1024);
-  let done = false;
+/** Unary-style input: one message, under the same limits and first-message deadline as Process. */
+function readOneMessage(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, state: SessionState, watch: FirstMessageWatch, onMessage: (message: Buffer) => void): void {
+  const reader = new FrameReader(Math.min(HEALTH_MAX_MESSAGE_BYTES, state.limits.maxMessageBytes), state.budget);
+  let settled = false;
+  const pending: AwaitingFirstMessage = {
+    deadline: watch.deadlineFromNow(),
+    expire: () => {
+      settled = true;
+      finish(stream, GRPC_DEADLINE_EXCEEDED, `no complete request message within ${state.limits.firstMessageTimeoutMs} ms`);
+    },
+  };
+  const settle = (): void => {
+    settled = true;
+    watch.settle(pending);
+  };
+  watch.add(pending);
+  stream.on('close', () => {
+    settle();
+    reader.dispose();
+  });
   stream.on('data', (chunk: Buffer) => {
-    if (done) return;
+    if (settled) return;
     try {
       const [message] = reader.push(chunk);
       if (message === undefined) return;
-      done = true;
+      settle();
       onMessage(message);
     } catch (err) {
-      done = true;
-      finish(stream, GRPC_INTERNAL, err instanceof Error ? err.message : 'malformed request');
+      settle();
+      reader.dispose();
+      if (err instanceof FrameError) finish(stream, ...frameErrorStatus(err, headers));
+      else finish(stream, GrpcStatus.INTERNAL, err instanceof Error ? err.message : 'malformed request');
     }
   });
 }
 
 /** Ends a stream with a gRPC status (and optionally one message) in a single response. */
-function finish(stream: ServerHttp2Stream, grpcStatus: string, message?: string, body?: Buffer): void {
-  if (stream.destroyed) return;
-  const trailers: Record<string, string> = { 'grpc-status': grpcStatus };
+function finish(stream: ServerHttp2Stream, grpcStatus: number, message?: string, body?: Buffer): void {
+  if (stream.destroyed || stream.writableEnded) return;
+  const trailers: Record<string, string> = { 'grpc-status': String(grpcStatus) };
   if (message !== undefined) trailers['grpc-message'] = encodeURIComponent(message);
-  if (!stream.headersSent) stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+  if (!stream.headersSent) stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS);
+  stream.removeAllListeners('wantTrailers');
   stream.on('wantTrailers', () => stream.sendTrailers(trailers));
   if (body !== undefined) stream.write(frame(body));
   stream.end();

@@ -1,5 +1,6 @@
 import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
+import { MAX_MESSAGE_BYTES } from './grpc-frames';
 import { HEALTH_SERVICES, type HealthState } from './health';
 import type { GrpcStatusCode, ProcessCall } from './process-call';
 import { ExtProcService } from './service';
@@ -24,6 +25,8 @@ export async function startGrpcJsServer(address: string, process: (call: Process
     'grpc.max_concurrent_streams': 1_000_000,
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,
+    // The same limit as the node:http2 server, so both answer an oversize message alike.
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
   });
   server.addService(ExtProcService, { process: (call: ServerDuplexStream<Incoming, Buffer>) => process(adapt(call)) });
   const healthService = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'SERVING'])));

@@ -89,7 +89,7 @@ describe('local provider API', () => {
     const res = await call(`${p.url}/system/function/nope?namespace=openfaas-fn`);
     expect([res.status, res.text]).toEqual([404, '']);
     const s = await stats(p);
-    expect(s.totals).toEqual({ statusCalls: 1, scaleCalls: 0, unknownStatusCalls: 1 });
+    expect(s.totals).toEqual({ statusCalls: 1, scaleCalls: 0, unknownStatusCalls: 1, listCalls: 0 });
     expect(s.lastStatusQuery).toEqual({ name: 'nope', namespace: 'openfaas-fn' });
     expect((await post(`${p.url}/system/scale-function/nope`, { replicas: 1 })).status).toBe(404);
   });
@@ -156,7 +156,7 @@ describe('local provider API', () => {
     expect(isAlive(pid)).toBe(false);
     const s = await stats(p);
     expect(s.functions['pinned.openfaas-fn']).toMatchObject({ scaleCalls: 0, statusCalls: 0, replicas: 0, pid: null });
-    expect(s.totals).toEqual({ statusCalls: 0, scaleCalls: 0, unknownStatusCalls: 0 });
+    expect(s.totals).toEqual({ statusCalls: 0, scaleCalls: 0, unknownStatusCalls: 0, listCalls: 0 });
     expect((await call(`${p.url}/function/pinned`)).status).toBe(503);
   });
 
