@@ -88,12 +88,10 @@ async function main(): Promise<void> {
   const envoy = envoyVersion();
   const driver = createDriver(scope, cpuClock());
   const readyTtlMs = 1_000;
-  // WAKER_GRPC_ENGINE=grpc-js npm run bench compares the grpc-js server with the default one.
-  const engine: Record<string, string> = process.env.WAKER_GRPC_ENGINE === undefined ? {} : { WAKER_GRPC_ENGINE: process.env.WAKER_GRPC_ENGINE };
   const settings: Record<string, Record<string, string>> = {
-    warm: { WAKER_LOG_LEVEL: 'info', ...engine },
-    cold: { WAKER_LOG_LEVEL: 'info', WAKER_READY_TTL: `${readyTtlMs}ms`, WAKER_HOLD_TIMEOUT: '60s', WAKER_MAX_HELD_PER_FUNCTION: String(Math.max(1000, ...profile.cold.sizes)), ...engine },
-    held: { WAKER_LOG_LEVEL: 'info', WAKER_HOLD_TIMEOUT: '60s', WAKER_MAX_HELD_PER_FUNCTION: '1000', WAKER_MAX_HELD_TOTAL: '20000', ...engine },
+    warm: { WAKER_LOG_LEVEL: 'info' },
+    cold: { WAKER_LOG_LEVEL: 'info', WAKER_READY_TTL: `${readyTtlMs}ms`, WAKER_HOLD_TIMEOUT: '60s', WAKER_MAX_HELD_PER_FUNCTION: String(Math.max(1000, ...profile.cold.sizes)) },
+    held: { WAKER_LOG_LEVEL: 'info', WAKER_HOLD_TIMEOUT: '60s', WAKER_MAX_HELD_PER_FUNCTION: '1000', WAKER_MAX_HELD_TOTAL: '20000' },
   };
   log(`profile ${profile.name}, scenarios ${scenarios.join(', ')}, Envoy ${envoy.version}, ${cpus().length} cores, machine ${quiet.busy_pct}% busy before start, load average ${quiet.load_avg.join(' / ')}`);
 

@@ -1,15 +1,21 @@
+import { readFileSync } from 'node:fs';
 import type { Dispatcher } from 'undici';
 import { startAdminServer, type AdminServer } from './admin/admin-server';
 import { healthRoutes, metricsRoute, statusRoute, wakeRoute } from './admin/routes';
 import { systemClock, type Clock } from './clock';
 import { OVERRIDE_MARGIN_MS, type Config } from './config/load';
-import { startH2Server } from './extproc/h2-server';
+import { startH2Server, type GrpcServer } from './extproc/h2-server';
 import { HealthState } from './extproc/health';
-import { startGrpcJsServer, type GrpcServer } from './extproc/server';
 import { createStreamHandler } from './extproc/stream-handler';
 import type { Logger } from './logging';
 import { createMetrics } from './metrics';
-import { createProviderClient } from './provider/provider-client';
+import type { Metrics } from './metrics';
+import type { DeploymentView, EndpointSliceView } from './provider/kubernetes/function-state';
+import { createInformer } from './provider/kubernetes/informer';
+import { createKubeClient } from './provider/kubernetes/kube-client';
+import { loadKubeConnection } from './provider/kubernetes/kube-config';
+import { createKubeProvider, type NamespacedObject } from './provider/kubernetes/kube-provider';
+import { createProviderClient, type ProviderClient } from './provider/provider-client';
 import { createReadinessCache } from './waker/readiness-cache';
 import { Waker } from './waker/waker';
 
@@ -35,14 +41,7 @@ export function buildApp(deps: AppDeps): App {
   const { config, logger } = deps;
   const clock = deps.clock ?? systemClock;
   const metrics = createMetrics(deps.version ?? 'unknown');
-  const provider = createProviderClient({
-    baseUrl: config.providerUrl,
-    timeoutMs: config.providerTimeoutMs,
-    connections: config.providerConnections,
-    auth: config.providerAuth,
-    observe: metrics.provider,
-    ...(deps.dispatcher === undefined ? {} : { dispatcher: deps.dispatcher }),
-  });
+  const provider = createProvider(deps, clock, metrics);
   const cache = createReadinessCache({ readyTtlMs: config.readyTtlMs, notFoundTtlMs: config.notFoundTtlMs, maxKeys: config.cacheMaxKeys });
   const waker = new Waker(
     {
@@ -70,8 +69,17 @@ export function buildApp(deps: AppDeps): App {
   let grpc: GrpcServer | undefined;
   let admin: AdminServer | undefined;
   let draining = false;
+  let providerSynced = provider.events === undefined;
+  provider.events?.synced.then(
+    () => {
+      providerSynced = true;
+      logger.info({ event: 'provider.synced' }, 'every watched namespace listed');
+    },
+    () => undefined, // stopped before it synced
+  );
   const routes = [
-    ...healthRoutes({ ready: () => grpc !== undefined, draining: () => draining }),
+    // Kubernetes: not ready until the informers have listed every namespace once.
+    ...healthRoutes({ ready: () => grpc !== undefined && providerSynced, draining: () => draining }),
     metricsRoute(metrics.registry),
     statusRoute(waker, () => ({ draining, cache: cache.size })),
     wakeRoute(waker, config.defaultNamespace),
@@ -81,8 +89,7 @@ export function buildApp(deps: AppDeps): App {
     waker,
     async start() {
       admin = await startAdminServer(config.adminAddress, routes);
-      const startGrpc = config.grpcEngine === 'grpc-js' ? startGrpcJsServer : startH2Server;
-      grpc = await startGrpc(config.grpcAddress, handler, health);
+      grpc = await startH2Server(config.grpcAddress, handler, health);
       return { grpcPort: grpc.port, adminPort: admin.port };
     },
     async stop() {
@@ -104,4 +111,30 @@ export function buildApp(deps: AppDeps): App {
       cache.close();
     },
   };
+}
+
+/** The provider port: the OpenFaaS-style provider API, or Kubernetes itself (Deployments and EndpointSlices). */
+function createProvider(deps: AppDeps, clock: Clock, metrics: Metrics): ProviderClient {
+  const { config, logger } = deps;
+  if (config.provider === 'kubernetes') {
+    const connection = loadKubeConnection({ kubeconfig: config.kubeconfig, env: process.env, readFile: (path) => readFileSync(path, 'utf8') });
+    const client = createKubeClient(connection, { timeoutMs: config.providerTimeoutMs, ...(deps.dispatcher === undefined ? {} : { dispatcher: deps.dispatcher }) });
+    const informer = <T extends NamespacedObject>(basePath: string, plural: string) =>
+      createInformer<T>({ client, basePath, plural, namespaces: config.namespaces, clock, logger, backoff: { minMs: 100, maxMs: 10_000 } });
+    const deployments = informer<DeploymentView & NamespacedObject>('/apis/apps/v1', 'deployments');
+    const slices = informer<EndpointSliceView & NamespacedObject>('/apis/discovery.k8s.io/v1', 'endpointslices');
+    const provider = createKubeProvider({ client, deployments, slices, namespaces: config.namespaces, logger, observe: metrics.provider });
+    deployments.start();
+    slices.start();
+    return provider;
+  }
+  if (config.providerUrl === undefined) throw new Error('WAKER_PROVIDER_URL is required with WAKER_PROVIDER=openfaas');
+  return createProviderClient({
+    baseUrl: config.providerUrl,
+    timeoutMs: config.providerTimeoutMs,
+    connections: config.providerConnections,
+    auth: config.providerAuth,
+    observe: metrics.provider,
+    ...(deps.dispatcher === undefined ? {} : { dispatcher: deps.dispatcher }),
+  });
 }

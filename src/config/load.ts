@@ -8,9 +8,11 @@ export interface Credentials {
   readonly password: string;
 }
 
-export type Config = Readonly<Omit<Settings, 'providerPassword' | 'providerUser'>> & {
+export type Config = Readonly<Omit<Settings, 'providerPassword' | 'providerUser' | 'namespaces'>> & {
   /** Basic auth for the provider, from env or the secrets directory; never logged. */
   readonly providerAuth: Credentials | undefined;
+  /** kubernetes: the namespaces watched and touched (WAKER_NAMESPACES, or the default namespace). */
+  readonly namespaces: readonly string[];
 };
 
 /** Thrown with every problem found, so one failed start lists all of them. */
@@ -61,8 +63,16 @@ export function loadConfig(sources: ConfigSources): ParsedCommand {
   const providerAuth = resolveCredentials(settings, sources.readFile ?? ((p) => readFileSync(p, 'utf8')), problems);
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const { providerUser: _user, providerPassword: _password, ...rest } = settings;
-  return { kind: 'run', config: Object.freeze({ ...rest, functionPrefixes: Object.freeze([...rest.functionPrefixes]) as string[], providerAuth }) };
+  const { providerUser: _user, providerPassword: _password, namespaces, ...rest } = settings;
+  return {
+    kind: 'run',
+    config: Object.freeze({
+      ...rest,
+      functionPrefixes: Object.freeze([...rest.functionPrefixes]) as string[],
+      namespaces: Object.freeze([...(namespaces ?? [rest.defaultNamespace])]),
+      providerAuth,
+    }),
+  };
 }
 
 /** Lenient parse, so an unknown flag is one problem among the others instead of hiding them. */
@@ -97,6 +107,11 @@ function checkRelations(s: Settings, problems: string[]): void {
   if (s.pollMaxIntervalMs < s.pollMinIntervalMs) problems.push('WAKER_POLL_MAX_INTERVAL must be >= WAKER_POLL_MIN_INTERVAL');
   if (s.holdTimeoutMs + OVERRIDE_MARGIN_MS > s.envoyMaxMessageTimeoutMs) {
     problems.push(`WAKER_HOLD_TIMEOUT + ${OVERRIDE_MARGIN_MS}ms must fit in WAKER_ENVOY_MAX_MESSAGE_TIMEOUT (Envoy ignores a larger override_message_timeout)`);
+  }
+  // First, as a missing required setting would be in the loop above.
+  if (s.provider === 'openfaas' && s.providerUrl === undefined) problems.unshift('WAKER_PROVIDER_URL (--provider-url): required');
+  if (s.provider === 'kubernetes' && s.namespaces !== undefined && s.defaultNamespace !== undefined && !s.namespaces.includes(s.defaultNamespace)) {
+    problems.push(`WAKER_NAMESPACES must include WAKER_DEFAULT_NAMESPACE (${s.defaultNamespace}): /function/NAME without .NAMESPACE means that namespace`);
   }
   if ((s.providerUser === undefined) !== (s.providerPassword === undefined)) {
     problems.push('WAKER_PROVIDER_USER and WAKER_PROVIDER_PASSWORD must be set together');

@@ -69,8 +69,18 @@ export function parseText(text: string): string {
   return text;
 }
 
-export function parseGrpcEngine(text: string): 'http2' | 'grpc-js' {
+
+export type ProviderKind = 'openfaas' | 'kubernetes';
+
+export function parseProviderKind(text: string): ProviderKind {
   const value = text.trim();
-  if (value !== 'http2' && value !== 'grpc-js') throw new Error('http2 or grpc-js');
+  if (value !== 'openfaas' && value !== 'kubernetes') throw new Error('openfaas or kubernetes');
   return value;
+}
+
+/** Comma-separated namespaces, each a DNS-1123 label. */
+export function parseNamespaces(text: string): string[] {
+  const names = text.split(',').map((n) => n.trim()).filter((n) => n.length > 0);
+  if (names.length === 0 || names.some((n) => !isDnsLabel(n))) throw new Error('comma-separated DNS-1123 labels such as openfaas-fn,staging');
+  return [...new Set(names)];
 }

@@ -7,10 +7,11 @@ import {
   parsePrefixes,
   parseText,
   parseUrl,
-  parseGrpcEngine,
+  parseNamespaces,
+  parseProviderKind,
   type LogLevel,
+  type ProviderKind,
 } from './parse';
-import type { GrpcEngine } from '../extproc/server';
 
 /** Every setting: one row here gives its env var, CLI flag, default and --help text. */
 export interface SettingSpec<K extends keyof Settings> {
@@ -26,9 +27,13 @@ export interface SettingSpec<K extends keyof Settings> {
 }
 
 export interface Settings {
-  providerUrl: string;
+  provider: ProviderKind;
+  /** Required with provider `openfaas`. */
+  providerUrl: string | undefined;
+  kubeconfig: string | undefined;
+  /** Unset: [defaultNamespace] (resolved by loadConfig). */
+  namespaces: string[] | undefined;
   grpcAddress: string;
-  grpcEngine: GrpcEngine;
   adminAddress: string;
   holdTimeoutMs: number;
   wakeTimeoutMs: number;
@@ -55,9 +60,11 @@ export interface Settings {
 type Row = { [K in keyof Settings]: SettingSpec<K> }[keyof Settings];
 
 export const SETTINGS: readonly Row[] = [
-  { key: 'providerUrl', env: 'WAKER_PROVIDER_URL', flag: 'provider-url', required: true, parse: parseUrl, help: 'Base URL of the function provider API (OpenFaaS gateway or faas-provider), e.g. http://gateway.openfaas:8080' },
+  { key: 'provider', env: 'WAKER_PROVIDER', flag: 'provider', defaultText: 'openfaas', parse: parseProviderKind, help: 'Where functions live: openfaas (the provider API at WAKER_PROVIDER_URL) or kubernetes (Deployments, through the Kubernetes API)' },
+  { key: 'providerUrl', env: 'WAKER_PROVIDER_URL', flag: 'provider-url', parse: parseUrl, help: 'Base URL of the function provider API (OpenFaaS gateway or faas-provider), e.g. http://gateway.openfaas:8080; required with WAKER_PROVIDER=openfaas' },
+  { key: 'kubeconfig', env: 'WAKER_KUBECONFIG', flag: 'kubeconfig', parse: parseText, help: 'kubernetes: a kubeconfig file to use (its current context) instead of the in-cluster ServiceAccount' },
+  { key: 'namespaces', env: 'WAKER_NAMESPACES', flag: 'namespaces', parse: parseNamespaces, help: 'kubernetes: comma-separated namespaces watched and touched; default WAKER_DEFAULT_NAMESPACE' },
   { key: 'grpcAddress', env: 'WAKER_GRPC_ADDRESS', flag: 'grpc-address', defaultText: '0.0.0.0:50051', parse: parseListenAddress, help: 'Where the ext_proc gRPC server listens (host:port or unix:/path)' },
-  { key: 'grpcEngine', env: 'WAKER_GRPC_ENGINE', flag: 'grpc-engine', defaultText: 'http2', parse: parseGrpcEngine, help: 'gRPC server carrying ext_proc: http2 (node:http2 directly, fastest) or grpc-js' },
   { key: 'adminAddress', env: 'WAKER_ADMIN_ADDRESS', flag: 'admin-address', defaultText: '0.0.0.0:9090', parse: parseListenAddress, help: 'Where the admin HTTP server listens (health, metrics, pre-warm)' },
   { key: 'holdTimeoutMs', env: 'WAKER_HOLD_TIMEOUT', flag: 'hold-timeout', defaultText: '60s', parse: parseDuration, help: 'Longest a request is held while its function wakes; then 504' },
   { key: 'wakeTimeoutMs', env: 'WAKER_WAKE_TIMEOUT', flag: 'wake-timeout', defaultText: '120s', parse: parseDuration, help: 'Longest one wake keeps polling the provider (>= hold timeout; goes on for later requests after a 504)' },

@@ -3,7 +3,6 @@ import { listenOn } from '../listen';
 import { ByteBudget, FrameError, FrameReader, MAX_MESSAGE_BYTES, frame } from './grpc-frames';
 import { decodeHealthRequest, encodeHealthResponse, type HealthState } from './health';
 import { GrpcStatus, type GrpcStatusCode, type ProcessCall, type ProcessCallHandlers } from './process-call';
-import type { GrpcServer } from './server';
 import { CONTINUE_REQUEST_HEADERS, decodeIncoming } from './wire';
 
 const PROCESS_PATH = '/envoy.service.ext_proc.v3.ExternalProcessor/Process';
@@ -11,6 +10,13 @@ const HEALTH_CHECK_PATH = '/grpc.health.v1.Health/Check';
 const HEALTH_WATCH_PATH = '/grpc.health.v1.Health/Watch';
 const HEALTH_MAX_MESSAGE_BYTES = 64 * 1024;
 const GRPC_DEADLINE_EXCEEDED = 4;
+
+export interface GrpcServer {
+  readonly port: number;
+  /** Stops accepting, lets open streams finish up to `graceMs`, then closes whatever is left. */
+  stop(graceMs: number): Promise<void>;
+}
+
 /** The warm answer, framed once: the warm path writes these 7 bytes and allocates nothing. */
 const FRAMED_CONTINUE = frame(CONTINUE_REQUEST_HEADERS);
 const RESPONSE_HEADERS = Object.freeze({ ':status': 200, 'content-type': 'application/grpc' });
@@ -62,7 +68,7 @@ export const H2_SERVER_DEFAULTS: H2ServerLimits = Object.freeze({
  * A gRPC server on node:http2 directly, for the two services faas-waker offers (ext_proc Process
  * and grpc.health.v1). The profile of the warm path showed grpc-js's per-call machinery (call
  * objects, metadata, interceptors) costing about as much as everything else together; this server
- * does only what these two methods need. `WAKER_GRPC_ENGINE=grpc-js` selects the grpc-js server.
+ * does only what these two methods need (bench/README.md has the measurement that retired grpc-js).
  */
 export async function startH2Server(
   address: string,

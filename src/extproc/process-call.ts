@@ -13,8 +13,8 @@ export const GrpcStatus = {
 export type GrpcStatusCode = (typeof GrpcStatus)[keyof typeof GrpcStatus];
 
 /**
- * One ext_proc `Process` stream as the stream handler sees it, whichever gRPC server carries it
- * (node:http2 directly, or grpc-js). Keeps the handler free of transport details.
+ * One ext_proc `Process` stream as the stream handler sees it. Keeps the handler free of transport
+ * details (and testable with a fake).
  */
 export interface ProcessCall {
   /** Registers the handler's callbacks; `gone` may be called more than once and after `end`. */

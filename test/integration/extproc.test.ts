@@ -17,7 +17,7 @@ interface FakeFn {
 }
 const functions = new Map<string, FakeFn>();
 const calls: string[] = [];
-describe.each(['http2', 'grpc-js'])('ext_proc over the %s server', (engine) => {
+describe('ext_proc over the gRPC server', () => {
   let provider: Server;
   let app: App;
   let client: EnvoyLikeClient;
@@ -52,7 +52,6 @@ describe.each(['http2', 'grpc-js'])('ext_proc over the %s server', (engine) => {
         WAKER_HOLD_TIMEOUT: '5s',
         WAKER_DRAIN_DELAY: '0ms',
         WAKER_SHUTDOWN_GRACE: '0ms',
-        WAKER_GRPC_ENGINE: engine,
       },
       argv: [],
     });

@@ -1,7 +1,6 @@
 import { connect } from 'node:http2';
-import { startH2Server } from '../../src/extproc/h2-server';
+import { startH2Server, type GrpcServer } from '../../src/extproc/h2-server';
 import { HealthState } from '../../src/extproc/health';
-import type { GrpcServer } from '../../src/extproc/server';
 import { check, healthClient } from '../support/health-client';
 
 /** The node:http2 gRPC server's own protocol duties, checked with grpc-js clients and raw HTTP/2. */

@@ -30,7 +30,6 @@ describe('loadConfig defaults', () => {
     expect(config).toEqual({
       providerUrl: 'http://gateway:8080',
       grpcAddress: '0.0.0.0:50051',
-      grpcEngine: 'http2',
       adminAddress: '0.0.0.0:9090',
       holdTimeoutMs: 60_000,
       wakeTimeoutMs: 120_000,
@@ -50,6 +49,8 @@ describe('loadConfig defaults', () => {
       shutdownGraceMs: 20_000,
       logLevel: 'info',
       providerAuth: undefined,
+      provider: 'openfaas',
+      namespaces: ['openfaas-fn'],
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.functionPrefixes)).toBe(true);
@@ -256,5 +257,26 @@ describe('a provider URL with credentials in it', () => {
     expect(message).toContain('<hidden>@gateway:8080');
     expect(message).not.toContain('hunter2');
     expect(message).not.toContain('admin');
+  });
+});
+
+describe('WAKER_PROVIDER=kubernetes', () => {
+  test('needs no provider URL; namespaces default to the default namespace', () => {
+    const config = run({ env: { WAKER_PROVIDER: 'kubernetes' } });
+    expect([config.provider, config.providerUrl, config.namespaces, config.kubeconfig]).toEqual(['kubernetes', undefined, ['openfaas-fn'], undefined]);
+    expect(Object.isFrozen(config.namespaces)).toBe(true);
+  });
+
+  test('kubeconfig and namespaces by flag, duplicates dropped', () => {
+    const config = run({ env: {}, argv: ['--provider', 'kubernetes', '--kubeconfig', '/k/config', '--namespaces', 'openfaas-fn, team,team'] });
+    expect([config.kubeconfig, config.namespaces]).toEqual(['/k/config', ['openfaas-fn', 'team']]);
+  });
+
+  test.each([
+    [{ WAKER_PROVIDER: 'nomad' }, 'WAKER_PROVIDER (--provider): expected openfaas or kubernetes, got "nomad"'],
+    [{ WAKER_PROVIDER: 'kubernetes', WAKER_NAMESPACES: 'Team' }, 'WAKER_NAMESPACES (--namespaces): expected comma-separated DNS-1123 labels such as openfaas-fn,staging, got "Team"'],
+    [{ WAKER_PROVIDER: 'kubernetes', WAKER_NAMESPACES: 'team' }, 'WAKER_NAMESPACES must include WAKER_DEFAULT_NAMESPACE (openfaas-fn): /function/NAME without .NAMESPACE means that namespace'],
+  ])('%j -> %s', (env, problem) => {
+    expect(problemsOf({ env: { ...URL_ENV, ...env } })).toEqual([problem]);
   });
 });

@@ -1,0 +1,188 @@
+/**
+ * WAKER_PROVIDER=kubernetes end to end: the real Envoy, faas-waker as a process with the shipped RBAC
+ * (deploy/kubernetes/kubernetes-provider/rbac.yaml, bound to the test's faas-waker user), a real control
+ * plane with kwok as the kubelet. The Kubernetes objects decide readiness; Envoy forwards to a local
+ * function process on 127.0.0.1 (pod, node and Service IPs of this cluster are fake and never dialed).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { jsonLine, startChild, type Child } from '../../dev/stack/child';
+import { startEnvoy, type EnvoyProcess } from '../../dev/stack/envoy';
+import { FAKE_NODE_PLACEMENT, POD_READY_DELAY_ANNOTATION, startKube, type KubeControlPlane } from '../../dev/stack/kube';
+import { startWaker, type WakerProcess } from '../../dev/stack/processes';
+import { repoRoot } from '../../dev/stack/repo';
+import { agent, get, waitUntil } from '../e2e/http';
+
+jest.setTimeout(180_000);
+
+const NS = 'fns';
+const DENIED_NS = 'denied';
+const WAIT_MS = 60_000;
+
+let kube: KubeControlPlane;
+let fnProcess: Child;
+let waker: WakerProcess;
+let envoy: EnvoyProcess;
+const url = (path: string): string => `http://127.0.0.1:${envoy.port}${path}`;
+
+beforeAll(async () => {
+  kube = await startKube();
+  for (const name of [NS, DENIED_NS]) expect((await kube.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } })).status).toBe(201);
+  await grantShippedRole(NS);
+  fnProcess = startChild(process.execPath, [join(repoRoot(), 'build/dev/function/main.js'), '--name', 'local-function', '--port', '0'], { name: 'function' });
+  const fnPort = await fnProcess.waitFor((line) => (jsonLine(line)?.event === 'listening' ? Number(jsonLine(line)?.port) : undefined), 15_000, 'function listening');
+  waker = await startWaker({
+    WAKER_PROVIDER: 'kubernetes',
+    WAKER_KUBECONFIG: kube.waker.kubeconfig,
+    WAKER_NAMESPACES: NS,
+    WAKER_DEFAULT_NAMESPACE: NS,
+    // Long: only the watch may take a "ready" away here, never the TTL.
+    WAKER_READY_TTL: '1h',
+    WAKER_HOLD_TIMEOUT: '30s',
+    WAKER_LOG_LEVEL: 'debug',
+  });
+  envoy = await startEnvoy({ grpcPort: waker.grpcPort, gatewayPort: fnPort });
+  await waitUntil(async () => (await waker.admin('/readyz')).status === 200, WAIT_MS, 'faas-waker ready (informers synced)');
+}, 240_000);
+
+afterAll(async () => {
+  await envoy?.stop();
+  await waker?.stop('SIGKILL');
+  await fnProcess?.stop('SIGTERM', 5_000);
+  await agent.close();
+  await kube?.stop();
+}, 60_000);
+
+/** The Role in the shipped rbac.yaml, bound to the test's `faas-waker` user: what is tested is what ships. */
+async function grantShippedRole(namespace: string): Promise<void> {
+  const docs = parseAllDocuments(readFileSync(join(repoRoot(), 'deploy/kubernetes/kubernetes-provider/rbac.yaml'), 'utf8')).map((d) => d.toJSON() as { kind: string; rules?: unknown });
+  const rules = docs.find((d) => d.kind === 'Role')?.rules;
+  expect(rules).toBeDefined();
+  const role = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'faas-waker', namespace }, rules };
+  const binding = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: { name: 'faas-waker', namespace },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'faas-waker' },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'faas-waker' }],
+  };
+  expect((await kube.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/roles`, { body: role })).status).toBe(201);
+  expect((await kube.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`, { body: binding })).status).toBe(201);
+}
+
+/** A function Deployment (label faas_function=NAME unless `plain`) at 0 replicas, with its Service. */
+async function createFunction(name: string, readyDelay: string, options: { plain?: boolean; replicas?: number } = {}): Promise<void> {
+  const labels = { app: name, ...(options.plain === true ? {} : { faas_function: name }) };
+  const deployment = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: NS, labels },
+    spec: {
+      replicas: options.replicas ?? 0,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name }, annotations: { [POD_READY_DELAY_ANNOTATION]: readyDelay } },
+        spec: { ...FAKE_NODE_PLACEMENT, containers: [{ name: 'fn', image: 'example.invalid/fn:1', ports: [{ containerPort: 8080 }] }] },
+      },
+    },
+  };
+  const service = { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: NS }, spec: { selector: { app: name }, ports: [{ port: 8080, targetPort: 8080 }] } };
+  expect((await kube.request('POST', `/apis/apps/v1/namespaces/${NS}/deployments`, { body: deployment })).status).toBe(201);
+  expect((await kube.request('POST', `/api/v1/namespaces/${NS}/services`, { body: service })).status).toBe(201);
+}
+
+async function replicas(name: string): Promise<number> {
+  const res = await kube.request('GET', `/apis/apps/v1/namespaces/${NS}/deployments/${name}`);
+  return ((res.body as { spec?: { replicas?: number } }).spec?.replicas ?? -1);
+}
+
+async function metric(name: string): Promise<number> {
+  const text = await (await waker.admin('/metrics')).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? 0 : Number(line.slice(name.length + 1));
+}
+
+/** The headers the function received (it echoes them). */
+const seen = (text: string): Record<string, string> => (JSON.parse(text) as { headers: Record<string, string> }).headers;
+
+const statusReads = (): Promise<number> => Promise.all(['2xx', '4xx', '5xx', 'error'].map((s) => metric(`faas_waker_provider_requests_total{call="status",status="${s}"}`))).then((v) => v.reduce((a, b) => a + b, 0));
+const scalePatches = (): Promise<number> => metric('faas_waker_provider_requests_total{call="scale",status="2xx"}');
+
+test('a burst held on a Deployment at zero: one scale patch, released when its EndpointSlice turns ready, no status read', async () => {
+  await createFunction('hello', '1500ms');
+  const [readsBefore, patchesBefore] = [await statusReads(), await scalePatches()];
+  const replies = await Promise.all(Array.from({ length: 100 }, () => get(url('/function/hello'))));
+  expect(replies.map((r) => r.status)).toEqual(Array(100).fill(200));
+  expect(replies.every((r) => seen(r.text)['x-faas-waker-cold-start'] === 'true')).toBe(true);
+  expect(await replicas('hello')).toBe(1);
+  expect([(await scalePatches()) - patchesBefore, (await statusReads()) - readsBefore]).toEqual([1, 0]);
+  // Warm right after: no API call at all.
+  expect((await get(url('/function/hello'))).headers['x-faas-waker-cold-start-ms']).toBeUndefined();
+});
+
+test('a scale to zero made with the API is seen at once (the watch, not the 1 h TTL), and the next request wakes it again', async () => {
+  expect((await get(url('/function/hello'))).status).toBe(200);
+  expect(((await (await waker.admin('/status')).json()) as { cache: { ready: number } }).cache.ready).toBeGreaterThan(0);
+  const patch = await kube.request('PATCH', `/apis/apps/v1/namespaces/${NS}/deployments/hello/scale`, { body: { spec: { replicas: 0 } }, contentType: 'application/merge-patch+json' });
+  expect(patch.status).toBe(200);
+  await waitUntil(async () => ((await (await waker.admin('/status')).json()) as { cache: { ready: number } }).cache.ready === 0, WAIT_MS, 'the ready entry dropped by the watch');
+  const patchesBefore = await scalePatches();
+  const again = await get(url('/function/hello'));
+  expect(again.status).toBe(200);
+  expect(seen(again.text)['x-faas-waker-cold-start']).toBe('true');
+  expect((await scalePatches()) - patchesBefore).toBe(1);
+});
+
+test('a Deployment that is not a function is 404 and never written to', async () => {
+  await createFunction('plain', '0ms', { plain: true });
+  const patchesBefore = await scalePatches();
+  const res = await get(url('/function/plain'));
+  expect([res.status, res.text]).toEqual([404, 'function not found\n']);
+  expect(await replicas('plain')).toBe(0);
+  expect(await scalePatches()).toBe(patchesBefore);
+  expect((await get(url(`/function/hello.${DENIED_NS}`))).status).toBe(404); // not a watched namespace
+});
+
+test('a replica count already above the wake target is never lowered', async () => {
+  await createFunction('busy', '0ms', { replicas: 3 });
+  await waitUntil(async () => (await get(url('/function/busy'))).status === 200, WAIT_MS, 'busy answering');
+  expect(await replicas('busy')).toBe(3);
+});
+
+test('a Deployment that never gets ready ends in 504 within the hold budget', async () => {
+  await createFunction('never', '1h');
+  const res = await get(url('/function/never'));
+  expect([res.status, res.text]).toEqual([504, 'function did not become ready in time\n']);
+  expect(res.ms).toBeGreaterThanOrEqual(30_000 - 100);
+}, 120_000);
+
+test('an API server restart during a hold: every held request is still answered by the function', async () => {
+  await createFunction('phoenix', '2000ms');
+  const replies = Promise.all(Array.from({ length: 20 }, () => get(url('/function/phoenix'))));
+  await waitUntil(async () => ((await (await waker.admin('/status')).json()) as { heldTotal: number }).heldTotal === 20, WAIT_MS, '20 held');
+  await kube.restartApiServer();
+  expect((await replies).map((r) => r.status)).toEqual(Array(20).fill(200));
+}, 120_000);
+
+test('RBAC denial: one clear log line, /readyz stays 503, and a wake answers 502 at once instead of hanging', async () => {
+  const denied = await startWaker({
+    WAKER_PROVIDER: 'kubernetes',
+    WAKER_KUBECONFIG: kube.waker.kubeconfig,
+    WAKER_NAMESPACES: `${NS},${DENIED_NS}`,
+    WAKER_DEFAULT_NAMESPACE: NS,
+    WAKER_LOG_LEVEL: 'info',
+  });
+  try {
+    await waitUntil(() => Promise.resolve(denied.logs().some((l) => l.event === 'kube.rbac_denied' && l.namespace === DENIED_NS)), WAIT_MS, 'the RBAC log line');
+    const line = denied.logs().find((l) => l.event === 'kube.rbac_denied');
+    expect(String(line?.msg)).toMatch(/RBAC|Role/);
+    expect((await denied.admin('/readyz')).status).toBe(503);
+    const woke = await denied.admin(`/wake/hello.${DENIED_NS}`, { method: 'POST' });
+    expect(woke.status).toBe(502);
+    expect(await woke.json()).toMatchObject({ status: 'failed', error: 'function provider error' });
+    await waitUntil(() => Promise.resolve(denied.logs().some((l) => l.event === 'kubernetes.forbidden')), WAIT_MS, 'the 403 log line of the wake');
+  } finally {
+    await denied.stop('SIGKILL');
+  }
+});
