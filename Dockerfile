@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 #
 # faas-waker production image: Envoy ext_proc service that wakes OpenFaaS-style functions from zero.
 #
@@ -8,11 +7,12 @@
 #
 # Three stages: "build" compiles src/ to dist/ with exactly `npm run build` (the same tsconfig.build.json
 # the tests build with), "deps" installs production dependencies only, "runtime" gets dist/ + those
-# node_modules and nothing else (no TypeScript, no tests, no npm cache). scripts/check-deploy.mjs checks
-# this file in CI: COPY sources exist and are not .dockerignore'd, the build stage runs package.json's
-# build script, the runtime starts `node dist/main.js` as a numeric non-root user.
+# node_modules and nothing else (no TypeScript, no tests, no npm cache). CI builds this file for real
+# (`npm test`, scripts/docker.mjs: `docker build --network host`, the classic builder, no registry) and
+# test/e2e/docker-image.test.ts runs the image beside Envoy in a container. Node is the same major as the
+# one CI runs the suite on (scripts/install-node.mjs); another base: --build-arg NODE_IMAGE=node:22-bookworm-slim.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---- build: devDependencies + tsc -> /app/dist -------------------------------------------------------
 FROM ${NODE_IMAGE} AS build

@@ -1,8 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { startChild, type Child } from './child';
+import { runContainer, type Container } from './docker';
 import { envoyBinary, repoRoot } from './repo';
 
 type Yaml = Record<string, unknown>;
@@ -18,7 +19,7 @@ export interface EnvoyOptions {
   readonly patch?: (bootstrap: Yaml) => void;
   readonly concurrency?: number;
   readonly echo?: boolean;
-  /** Open-files limit for the Envoy process (see ChildOptions.maxOpenFiles); not applied to a Docker Envoy. */
+  /** Open-files limit for the Envoy process (see ChildOptions.maxOpenFiles); `--ulimit nofile` for a Docker Envoy. */
   readonly maxOpenFiles?: number;
 }
 
@@ -42,15 +43,28 @@ export async function startEnvoy(options: EnvoyOptions): Promise<EnvoyProcess> {
   setPorts(doc, options);
   options.patch?.(doc);
   const dir = mkdtempSync(join(tmpdir(), 'faas-waker-envoy-'));
-  const configPath = join(dir, 'envoy.json');
-  const adminPath = join(dir, 'admin-address');
-  writeFileSync(configPath, JSON.stringify(doc));
-  const envoyArgs = ['-c', configPath, '--admin-address-path', adminPath, '--disable-hot-restart', '--concurrency', String(options.concurrency ?? 1), '--log-level', 'warn', '--file-flush-interval-msec', '100'];
   const image = process.env.ENVOY_DOCKER_IMAGE;
-  const child =
-    image !== undefined && image !== ''
-      ? startChild('docker', ['run', '--rm', '--network', 'host', '-v', `${dir}:${dir}`, image, ...envoyArgs], { name: 'envoy', echo: options.echo ?? false })
-      : startChild(envoyBinary(root), envoyArgs, { name: 'envoy', echo: options.echo ?? false, maxOpenFiles: options.maxOpenFiles });
+  const docker = image !== undefined && image !== '';
+  const configPath = join(dir, 'envoy.json');
+  // In a container Envoy runs as the image's unprivileged user (uid 101 in the official image and in
+  // ours): the config must be readable by it (0644 in a 0755 dir) and the admin address written into a
+  // directory it may write to.
+  const adminPath = docker ? join(dir, 'out', 'admin-address') : join(dir, 'admin-address');
+  writeFileSync(configPath, JSON.stringify(doc));
+  if (docker) {
+    chmodSync(dir, 0o755);
+    chmodSync(configPath, 0o644);
+    mkdirSync(join(dir, 'out'));
+    chmodSync(join(dir, 'out'), 0o777);
+  }
+  const envoyArgs = ['-c', configPath, '--admin-address-path', adminPath, '--disable-hot-restart', '--concurrency', String(options.concurrency ?? 1), '--log-level', 'warn', '--file-flush-interval-msec', '100'];
+  let container: Container | undefined;
+  if (docker) {
+    const files = options.maxOpenFiles === undefined ? [] : ['--ulimit', `nofile=${Math.floor(options.maxOpenFiles)}:${Math.floor(options.maxOpenFiles)}`];
+    container = runContainer({ role: 'envoy', image, dockerArgs: ['-v', `${dir}:${dir}`, ...files], args: envoyArgs, echo: options.echo ?? false });
+  }
+  const child = container?.child ?? startChild(envoyBinary(root), envoyArgs, { name: 'envoy', echo: options.echo ?? false, maxOpenFiles: options.maxOpenFiles });
+  const stopEnvoy = (signal: NodeJS.Signals, graceMs?: number): Promise<number | null> => (container === undefined ? child.stop(signal, graceMs) : container.stop(signal, graceMs));
 
   try {
     const adminPort = await waitForAdmin(adminPath, child);
@@ -66,12 +80,12 @@ export async function startEnvoy(options: EnvoyOptions): Promise<EnvoyProcess> {
         return match ? Number(match[1]) : 0;
       },
       stop: async () => {
-        await child.stop('SIGTERM', 3_000);
+        await stopEnvoy('SIGTERM', 3_000);
         rmSync(dir, { recursive: true, force: true });
       },
     };
   } catch (err) {
-    await child.stop('SIGKILL');
+    await stopEnvoy('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
