@@ -5,10 +5,11 @@
 // <repo>/.envoy/envoy-bin.txt (one line). If ENVOY_BIN is set, that binary is checked and used instead.
 // Idempotent: a recorded binary that still reports the pinned version means nothing to do.
 import { spawnSync } from 'node:child_process';
-import { accessSync, chmodSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ENVOY_VERSION, envoyBinFile } from './lib/envoy-path.mjs';
+import { isExecutableFile } from './lib/files.mjs';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const envoyDir = join(repoRoot, '.envoy');
@@ -37,16 +38,6 @@ function versionOf(bin) {
   if (r.error || r.status !== 0) return undefined;
   const match = /version: [0-9a-f]+\/(\d+\.\d+\.\d+[^/\s]*)\//.exec(`${r.stdout}${r.stderr}`);
   return match?.[1];
-}
-
-function isExecutableFile(path) {
-  try {
-    if (!statSync(path).isFile()) return false;
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function useEnvBin(bin) {

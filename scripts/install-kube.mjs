@@ -14,10 +14,11 @@
 // ~8-14 min on 2 cores and peaks at ~2.7 GB RAM (the linker); run it with `nice -n 19` on a shared machine.
 // Facts and traps: ../shared/reference/kubernetes-control-plane.md (k8s staging modules, etcd's replaces).
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { clearInterval, setInterval, setTimeout } from 'node:timers';
 import { join } from 'node:path';
+import { isExecutableFile } from './lib/files.mjs';
 
 const KUBE_VERSION = 'v1.37.2';
 const STAGING_VERSION = 'v0.37.2';
@@ -141,16 +142,6 @@ function writeStamp(stamp) {
   const tmp = `${stampFile}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(stamp, null, 2)}\n`);
   renameSync(tmp, stampFile);
-}
-
-function isExecutableFile(path) {
-  try {
-    if (!statSync(path).isFile()) return false;
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** True when the stamp entry `have` was built from the same inputs as `want` (extra stamp fields ignored). */

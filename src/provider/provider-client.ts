@@ -3,6 +3,7 @@ import type { Credentials } from '../config/load';
 import { FunctionNotFoundError, ProviderError, ProviderUnavailableError } from '../errors';
 import type { FunctionRef } from '../routing/function-ref';
 import { parseFunctionStatus, type FunctionStatus, type ScaleRequest } from './provider-types';
+import { readCapped } from './read-capped';
 
 export type ProviderCall = 'status' | 'scale' | 'list';
 
@@ -85,7 +86,7 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
         body: req.body ?? null,
         signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
       });
-      const text = await readCapped(res.body, kind === 'list' ? MAX_LIST_BYTES : MAX_BODY_BYTES);
+      const text = await readCapped(res.body, kind === 'list' ? MAX_LIST_BYTES : MAX_BODY_BYTES, (max) => new ProviderError(`provider answer larger than ${max} bytes`));
       options.observe?.(kind, `${Math.floor(res.statusCode / 100)}xx`, now() - started);
       return { status: res.statusCode, text };
     } catch (err) {
@@ -136,21 +137,6 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
     },
     close: () => dispatcher.close(),
   };
-}
-
-async function readCapped(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    const buf = chunk as Buffer;
-    size += buf.length;
-    if (size > maxBytes) {
-      body.destroy();
-      throw new ProviderError(`provider answer larger than ${maxBytes} bytes`);
-    }
-    chunks.push(buf);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function describeNetworkError(err: unknown): string {

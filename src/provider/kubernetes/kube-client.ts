@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Agent, type Dispatcher } from 'undici';
 import { abortReason } from '../../clock';
 import type { KubeConnection } from './kube-config';
+import { readCapped } from '../read-capped';
 
 /** The API server could not be reached, timed out, or broke a stream. Never carries a credential. */
 export class KubeUnavailableError extends Error {
@@ -206,7 +207,7 @@ export function createKubeClient(connection: KubeConnection, options: KubeClient
       const res = await send({ method, path, body, contentType: opts.contentType, bodyTimeoutMs: options.timeoutMs }, opts.signal, timeout);
       let text: string;
       try {
-        text = await readCapped(res.body, maxBodyBytes);
+        text = await readCapped(res.body, maxBodyBytes, (max) => new KubeUnavailableError(`Kubernetes API answer larger than ${max} bytes`));
       } catch (err) {
         throw unavailable(err, `${method} ${path}`, opts.signal);
       }
@@ -219,7 +220,7 @@ export function createKubeClient(connection: KubeConnection, options: KubeClient
       // The server may stay silent for the whole watch; only a stream far past its lifetime is dead.
       const res = await send({ method: 'GET', path: `${path}${sep}${query}`, bodyTimeoutMs: (watchSeconds + 30) * 1000 }, signal, undefined);
       if (res.statusCode !== 200) {
-        const text = await readCapped(res.body, MAX_ERROR_BODY_BYTES).catch(() => '');
+        const text = await readCapped(res.body, MAX_ERROR_BODY_BYTES, (max) => new KubeUnavailableError(`Kubernetes API answer larger than ${max} bytes`)).catch(() => '');
         return res.statusCode === 410 ? { reason: 'gone' } : { reason: 'error', status: res.statusCode, message: statusMessage(parseBody(text)) };
       }
       onConnected?.();
@@ -299,21 +300,6 @@ function tokenSource(connection: KubeConnection, options: KubeClientOptions): To
       readAt = Number.NEGATIVE_INFINITY;
     },
   };
-}
-
-async function readCapped(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    const buf = chunk as Buffer;
-    size += buf.length;
-    if (size > maxBytes) {
-      body.destroy();
-      throw new KubeUnavailableError(`Kubernetes API answer larger than ${maxBytes} bytes`);
-    }
-    chunks.push(buf);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function parseBody(text: string): unknown {
