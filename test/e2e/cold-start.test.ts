@@ -21,6 +21,7 @@ beforeAll(async () => {
       '--function', 'nsfn.staging:100',
       '--function', 'minscale:100:2',
       '--function', 'leaver:1500',
+      '--function', 'forged:300',
     ],
     wakerEnv: { WAKER_HOLD_TIMEOUT: '3s', WAKER_WAKE_TIMEOUT: '10s', WAKER_READY_TTL: '30s', WAKER_PROVIDER_USER: 'waker', WAKER_PROVIDER_PASSWORD: 's3cret', WAKER_LOG_LEVEL: 'debug' },
   });
@@ -52,6 +53,17 @@ test('a cold request to a function at zero replicas gets 200 from the function',
   const after = await fnStats('hello.openfaas-fn');
   expect(after.scaleCalls).toBe(1);
   expect(after.availableReplicas).toBe(1);
+});
+
+test('x-faas-waker-* headers a client sends never reach the function: only faas-waker sets them', async () => {
+  const forged = { 'x-faas-waker-cold-start': 'forged', 'x-faas-waker-wait-ms': '999999', 'x-faas-waker-admin': 'yes' };
+  const seen = async (): Promise<Record<string, string>> => (JSON.parse((await get(stack.url('/function/forged'), forged)).text) as { headers: Record<string, string> }).headers;
+  const cold = await seen();
+  expect(cold['x-faas-waker-cold-start']).toBe('true');
+  expect(Number(cold['x-faas-waker-wait-ms'])).toBeLessThan(999_999);
+  expect(cold['x-faas-waker-admin']).toBeUndefined();
+  const warm = await seen(); // the warm path adds nothing, and nothing forged is left
+  expect(Object.keys(warm).filter((k) => k.startsWith('x-faas-waker-'))).toEqual([]);
 });
 
 test('200 concurrent cold requests to one function all succeed with exactly one scale call', async () => {

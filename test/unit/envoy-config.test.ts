@@ -98,6 +98,14 @@ describe.each(BOOTSTRAPS)('%s', (file) => {
     expect(p.extProc['disable_immediate_response']).toBeUndefined();
   });
 
+  it("removes every client-sent x-faas-waker-* request header before ext_proc", () => {
+    const names = p.filters.map((f) => f['name']);
+    const mutation = names.indexOf('envoy.filters.http.header_mutation');
+    expect(mutation).toBeGreaterThanOrEqual(0);
+    expect(mutation).toBeLessThan(names.indexOf(EXT_PROC_FILTER));
+    expect(at(p.filters[mutation], 'typed_config.mutations.request_mutations')).toEqual([{ remove_on_match: { key_matcher: { prefix: 'x-faas-waker-' } } }]);
+  });
+
   it('sends request headers only', () => {
     expect(p.extProc['processing_mode']).toEqual({
       request_header_mode: 'SEND',
