@@ -1,27 +1,26 @@
 // Regenerates the ext_proc TypeScript into a temporary folder and fails if it differs from src/gen/
-// (someone edited generated code, or bumped ts-proto/@grpc/grpc-js-xds without `npm run proto`).
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// (someone edited generated code, or changed proto/ or bumped ts-proto/buf without `npm run proto`).
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { generate } from '../proto/generate.mjs';
 
 const root = join(import.meta.dirname, '..');
 const out = mkdtempSync(join(tmpdir(), 'faas-waker-gen-'));
-const template = join(out, 'buf.gen.yaml');
-writeFileSync(template, readFileSync(join(root, 'buf.gen.yaml'), 'utf8').replace(/out: src\/gen/, `out: ${join(out, 'gen')}`));
 try {
-  execFileSync(join(root, 'node_modules', '.bin', 'buf'), ['generate', '--template', template, '--path', 'node_modules/@grpc/grpc-js-xds/deps/envoy-api/envoy/service/ext_proc/v3/external_processor.proto'], { cwd: root, stdio: 'inherit' });
+  generate(out);
   const a = listFiles(join(root, 'src', 'gen'));
-  const b = listFiles(join(out, 'gen'));
+  const b = listFiles(join(out, 'src', 'gen'));
   const problems = [];
   for (const file of new Set([...a.keys(), ...b.keys()])) {
     if (a.get(file) !== b.get(file)) problems.push(a.has(file) ? (b.has(file) ? `differs: ${file}` : `not generated any more: ${file}`) : `missing: ${file}`);
   }
   if (problems.length > 0) {
     console.error(`src/gen is not what \`npm run proto\` generates:\n  ${problems.join('\n  ')}`);
-    process.exit(1);
+    process.exitCode = 1;
+  } else {
+    console.log(`src/gen matches the generator (${a.size} files)`);
   }
-  console.log(`src/gen matches the generator (${a.size} files)`);
 } finally {
   rmSync(out, { recursive: true, force: true });
 }

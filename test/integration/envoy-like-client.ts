@@ -1,5 +1,18 @@
-import { credentials, makeGenericClientConstructor, type ClientDuplexStream } from '@grpc/grpc-js';
-import { ExternalProcessorService, ProcessingRequest, ProcessingResponse } from '../../src/gen/envoy/service/ext_proc/v3/external_processor';
+import { credentials, makeGenericClientConstructor, type ClientDuplexStream, type ServiceDefinition } from '@grpc/grpc-js';
+import { ProcessingRequest, ProcessingResponse } from '../../src/gen/envoy/service/ext_proc/v3/external_processor';
+
+/** envoy.service.ext_proc.v3.ExternalProcessor: its one method, coded with the generated messages. */
+const ExternalProcessorService = {
+  process: {
+    path: '/envoy.service.ext_proc.v3.ExternalProcessor/Process',
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: (msg: ProcessingRequest) => Buffer.from(ProcessingRequest.encode(msg).finish()),
+    requestDeserialize: (bytes: Buffer) => ProcessingRequest.decode(bytes),
+    responseSerialize: (msg: ProcessingResponse) => Buffer.from(ProcessingResponse.encode(msg).finish()),
+    responseDeserialize: (bytes: Buffer) => ProcessingResponse.decode(bytes),
+  },
+} satisfies ServiceDefinition;
 
 /** A gRPC client that talks to faas-waker the way Envoy does: one stream per request, values in raw_value. */
 export class EnvoyLikeClient {

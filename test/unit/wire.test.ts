@@ -76,7 +76,7 @@ describe('decodeIncoming: request headers', () => {
 });
 
 describe('decodeIncoming: other phases', () => {
-  test.each<[string, ProcessingRequest['request'], number]>([
+  test.each<[string, NonNullable<Parameters<typeof ProcessingRequest.fromPartial>[0]['request']>, number]>([
     ['response_headers', { $case: 'responseHeaders', value: { headers: headerMap([{ key: ':status', raw: '200' }]), attributes: {}, endOfStream: false } }, 3],
     ['request_body', { $case: 'requestBody', value: { body: Buffer.from('{"a":1}'), endOfStream: true } }, 4],
     ['response_body', { $case: 'responseBody', value: { body: Buffer.from('ok'), endOfStream: true } }, 5],

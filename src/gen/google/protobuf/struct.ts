@@ -7,66 +7,12 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 
-export const protobufPackage = "google.protobuf";
-
-export const protobufFileName = "google/protobuf/struct.proto";
-
-/**
- * Represents a JSON `null`.
- *
- * `NullValue` is a sentinel, using an enum with only one value to represent
- * the null value for the `Value` type union.
- *
- * A field of type `NullValue` with any value other than `0` is considered
- * invalid. Most ProtoJSON serializers will emit a `Value` with a `null_value`
- * set as a JSON `null` regardless of the integer value, and so will round trip
- * to a `0` value.
- */
 export enum NullValue {
-  /** NULL_VALUE - Null value. */
   NULL_VALUE = 0,
   UNRECOGNIZED = -1,
 }
 
-export function nullValueFromJSON(object: any): NullValue {
-  switch (object) {
-    case 0:
-    case "NULL_VALUE":
-      return NullValue.NULL_VALUE;
-    case -1:
-    case "UNRECOGNIZED":
-    default:
-      return NullValue.UNRECOGNIZED;
-  }
-}
-
-export function nullValueToJSON(object: NullValue): string {
-  switch (object) {
-    case NullValue.NULL_VALUE:
-      return "NULL_VALUE";
-    case NullValue.UNRECOGNIZED:
-    default:
-      return "UNRECOGNIZED";
-  }
-}
-
-/**
- * Represents a JSON object.
- *
- * An unordered key-value map, intending to perfectly capture the semantics of a
- * JSON object. This enables parsing any arbitrary JSON payload as a message
- * field in ProtoJSON format.
- *
- * This follows RFC 8259 guidelines for interoperable JSON: notably this type
- * cannot represent large Int64 values or `NaN`/`Infinity` numbers,
- * since the JSON format generally does not support those values in its number
- * type.
- *
- * If you do not intend to parse arbitrary JSON into your message, a custom
- * typed message should be preferred instead of using this type.
- */
 export interface Struct {
-  /** Unordered map of dynamically typed values. */
   fields: { [key: string]: any | undefined };
 }
 
@@ -75,46 +21,18 @@ export interface Struct_FieldsEntry {
   value?: any | undefined;
 }
 
-/**
- * Represents a JSON value.
- *
- * `Value` represents a dynamically typed value which can be either
- * null, a number, a string, a boolean, a recursive struct value, or a
- * list of values. A producer of value is expected to set one of these
- * variants. Absence of any variant is an invalid state.
- */
 export interface Value {
-  /** The kind of value. */
   kind?:
-    | //
-    /** Represents a JSON `null`. */
-    { $case: "nullValue"; value: NullValue }
-    | //
-    /**
-     * Represents a JSON number. Must not be `NaN`, `Infinity` or
-     * `-Infinity`, since those are not supported in JSON. This also cannot
-     * represent large Int64 values, since JSON format generally does not
-     * support them in its number type.
-     */
-    { $case: "numberValue"; value: number }
-    | //
-    /** Represents a JSON string. */
-    { $case: "stringValue"; value: string }
-    | //
-    /** Represents a JSON boolean (`true` or `false` literal in JSON). */
-    { $case: "boolValue"; value: boolean }
-    | //
-    /** Represents a JSON object. */
-    { $case: "structValue"; value: { [key: string]: any } | undefined }
-    | //
-    /** Represents a JSON array. */
-    { $case: "listValue"; value: Array<any> | undefined }
+    | { $case: "nullValue"; value: NullValue }
+    | { $case: "numberValue"; value: number }
+    | { $case: "stringValue"; value: string }
+    | { $case: "boolValue"; value: boolean }
+    | { $case: "structValue"; value: { [key: string]: any } | undefined }
+    | { $case: "listValue"; value: Array<any> | undefined }
     | undefined;
 }
 
-/** Represents a JSON array. */
 export interface ListValue {
-  /** Repeated field of dynamically typed values. */
   values: any[];
 }
 
@@ -168,43 +86,10 @@ export const Struct: MessageFns<Struct> & StructWrapperFns = {
     }
   },
 
-  fromJSON(object: any): Struct {
-    return {
-      fields: isObject(object.fields)
-        ? (globalThis.Object.entries(object.fields) as [string, any][]).reduce(
-          (acc: { [key: string]: any | undefined }, [key, value]: [string, any]) => {
-            globalThis.Object.defineProperty(acc, key, {
-              value: value as any | undefined,
-              enumerable: true,
-              configurable: true,
-              writable: true,
-            });
-            return acc;
-          },
-          {},
-        )
-        : {},
-    };
+  create(base?: DeepPartial<Struct>): Struct {
+    return Struct.fromPartial(base ?? {});
   },
-
-  toJSON(message: Struct): unknown {
-    const obj: any = {};
-    if (message.fields) {
-      const entries = globalThis.Object.entries(message.fields) as [string, any | undefined][];
-      if (entries.length > 0) {
-        obj.fields = {};
-        entries.forEach(([k, v]) => {
-          obj.fields[k] = v;
-        });
-      }
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<Struct>, I>>(base?: I): Struct {
-    return Struct.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<Struct>, I>>(object: I): Struct {
+  fromPartial(object: DeepPartial<Struct>): Struct {
     const message = createBaseStruct();
     message.fields = (globalThis.Object.entries(object.fields ?? {}) as [string, any | undefined][]).reduce(
       (acc: { [key: string]: any | undefined }, [key, value]: [string, any | undefined]) => {
@@ -296,28 +181,10 @@ export const Struct_FieldsEntry: MessageFns<Struct_FieldsEntry> = {
     }
   },
 
-  fromJSON(object: any): Struct_FieldsEntry {
-    return {
-      key: isSet(object.key) ? globalThis.String(object.key) : "",
-      value: isSet(object?.value) ? object.value : undefined,
-    };
+  create(base?: DeepPartial<Struct_FieldsEntry>): Struct_FieldsEntry {
+    return Struct_FieldsEntry.fromPartial(base ?? {});
   },
-
-  toJSON(message: Struct_FieldsEntry): unknown {
-    const obj: any = {};
-    if (message.key !== "") {
-      obj.key = message.key;
-    }
-    if (message.value !== undefined) {
-      obj.value = message.value;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<Struct_FieldsEntry>, I>>(base?: I): Struct_FieldsEntry {
-    return Struct_FieldsEntry.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<Struct_FieldsEntry>, I>>(object: I): Struct_FieldsEntry {
+  fromPartial(object: DeepPartial<Struct_FieldsEntry>): Struct_FieldsEntry {
     const message = createBaseStruct_FieldsEntry();
     message.key = object.key ?? "";
     message.value = object.value === undefined ? undefined : object.value;
@@ -427,58 +294,10 @@ export const Value: MessageFns<Value> & AnyValueWrapperFns = {
     }
   },
 
-  fromJSON(object: any): Value {
-    return {
-      kind: isSet(object.nullValue)
-        ? { $case: "nullValue", value: nullValueFromJSON(object.nullValue) }
-        : isSet(object.null_value)
-        ? { $case: "nullValue", value: nullValueFromJSON(object.null_value) }
-        : isSet(object.numberValue)
-        ? { $case: "numberValue", value: globalThis.Number(object.numberValue) }
-        : isSet(object.number_value)
-        ? { $case: "numberValue", value: globalThis.Number(object.number_value) }
-        : isSet(object.stringValue)
-        ? { $case: "stringValue", value: globalThis.String(object.stringValue) }
-        : isSet(object.string_value)
-        ? { $case: "stringValue", value: globalThis.String(object.string_value) }
-        : isSet(object.boolValue)
-        ? { $case: "boolValue", value: globalThis.Boolean(object.boolValue) }
-        : isSet(object.bool_value)
-        ? { $case: "boolValue", value: globalThis.Boolean(object.bool_value) }
-        : isSet(object.structValue)
-        ? { $case: "structValue", value: object.structValue }
-        : isSet(object.struct_value)
-        ? { $case: "structValue", value: object.struct_value }
-        : isSet(object.listValue)
-        ? { $case: "listValue", value: [...object.listValue] }
-        : isSet(object.list_value)
-        ? { $case: "listValue", value: [...object.list_value] }
-        : undefined,
-    };
+  create(base?: DeepPartial<Value>): Value {
+    return Value.fromPartial(base ?? {});
   },
-
-  toJSON(message: Value): unknown {
-    const obj: any = {};
-    if (message.kind?.$case === "nullValue") {
-      obj.nullValue = nullValueToJSON(message.kind.value);
-    } else if (message.kind?.$case === "numberValue") {
-      obj.numberValue = floatToJson(message.kind.value);
-    } else if (message.kind?.$case === "stringValue") {
-      obj.stringValue = message.kind.value;
-    } else if (message.kind?.$case === "boolValue") {
-      obj.boolValue = message.kind.value;
-    } else if (message.kind?.$case === "structValue") {
-      obj.structValue = message.kind.value;
-    } else if (message.kind?.$case === "listValue") {
-      obj.listValue = message.kind.value;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<Value>, I>>(base?: I): Value {
-    return Value.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<Value>, I>>(object: I): Value {
+  fromPartial(object: DeepPartial<Value>): Value {
     const message = createBaseValue();
     switch (object.kind?.$case) {
       case "nullValue": {
@@ -591,22 +410,10 @@ export const ListValue: MessageFns<ListValue> & ListValueWrapperFns = {
     }
   },
 
-  fromJSON(object: any): ListValue {
-    return { values: globalThis.Array.isArray(object?.values) ? [...object.values] : [] };
+  create(base?: DeepPartial<ListValue>): ListValue {
+    return ListValue.fromPartial(base ?? {});
   },
-
-  toJSON(message: ListValue): unknown {
-    const obj: any = {};
-    if (message.values?.length) {
-      obj.values = message.values;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<ListValue>, I>>(base?: I): ListValue {
-    return ListValue.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<ListValue>, I>>(object: I): ListValue {
+  fromPartial(object: DeepPartial<ListValue>): ListValue {
     const message = createBaseListValue();
     message.values = object.values?.map((e) => e) || [];
     return message;
@@ -627,51 +434,33 @@ export const ListValue: MessageFns<ListValue> & ListValueWrapperFns = {
   },
 };
 
-function floatToJson(value: number | null | undefined): number | string | null | undefined {
-  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
-}
-
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
-export type DeepPartial<T> = T extends Builtin ? T
+type DeepPartial<T> = T extends Builtin ? T
   : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
   : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
   : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
-function isObject(value: any): boolean {
-  return typeof value === "object" && value !== null;
-}
-
-function isSet(value: any): boolean {
-  return value !== null && value !== undefined;
-}
-
-export interface MessageFns<T> {
+interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
-  fromJSON(object: any): T;
-  toJSON(message: T): unknown;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
+  create(base?: DeepPartial<T>): T;
+  fromPartial(object: DeepPartial<T>): T;
 }
 
-export interface StructWrapperFns {
+interface StructWrapperFns {
   wrap(object: { [key: string]: any } | undefined): Struct;
   unwrap(message: Struct): { [key: string]: any };
 }
 
-export interface AnyValueWrapperFns {
+interface AnyValueWrapperFns {
   wrap(value: any): Value;
   unwrap(message: any): string | number | boolean | Object | null | Array<any> | undefined;
 }
 
-export interface ListValueWrapperFns {
+interface ListValueWrapperFns {
   wrap(array: Array<any> | undefined): ListValue;
   unwrap(message: ListValue): Array<any>;
 }

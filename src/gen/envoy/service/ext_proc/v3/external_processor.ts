@@ -6,108 +6,49 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import {
-  type CallOptions,
-  type ChannelCredentials,
-  Client,
-  type ClientDuplexStream,
-  type ClientOptions,
-  type handleBidiStreamingCall,
-  makeGenericClientConstructor,
-  type Metadata,
-  type UntypedServiceImplementation,
-} from "@grpc/grpc-js";
+import { Any } from "../../../../google/protobuf/any";
 import { Duration } from "../../../../google/protobuf/duration";
 import { Struct } from "../../../../google/protobuf/struct";
-import { HeaderMap, HeaderValueOption, Metadata as Metadata1 } from "../../../config/core/v3/base";
-import { ProcessingMode } from "../../../extensions/filters/http/ext_proc/v3/processing_mode";
+import { HeaderMap, HeaderValueOption, Metadata } from "../../../config/core/v3/base";
+import {
+  ProcessingMode,
+  ProcessingMode_BodySendMode,
+} from "../../../extensions/filters/http/ext_proc/v3/processing_mode";
 import { HttpStatus } from "../../../type/v3/http_status";
 
-export const protobufPackage = "envoy.service.ext_proc.v3";
+export interface ProtocolConfiguration {
+  requestBodyMode: ProcessingMode_BodySendMode;
+  responseBodyMode: ProcessingMode_BodySendMode;
+  sendBodyWithoutWaitingForHeaderResponse: boolean;
+}
 
-export const protobufFileName = "envoy/service/ext_proc/v3/external_processor.proto";
-
-/**
- * This represents the different types of messages that Envoy can send
- * to an external processing server.
- * [#next-free-field: 11]
- */
 export interface ProcessingRequest {
-  /**
-   * Each request message will include one of the following sub-messages. Which
-   * ones are set for a particular HTTP request/response depend on the
-   * processing mode.
-   */
   request?:
-    | //
-    /**
-     * Information about the HTTP request headers, as well as peer info and additional
-     * properties. Unless ``observability_mode`` is ``true``, the server must send back a
-     * HeaderResponse message, an ImmediateResponse message, or close the stream.
-     */
-    { $case: "requestHeaders"; value: HttpHeaders }
-    | //
-    /**
-     * Information about the HTTP response headers, as well as peer info and additional
-     * properties. Unless ``observability_mode`` is ``true``, the server must send back a
-     * HeaderResponse message or close the stream.
-     */
-    { $case: "responseHeaders"; value: HttpHeaders }
-    | //
-    /**
-     * A chunk of the HTTP request body. Unless ``observability_mode`` is true, the server must send back
-     * a BodyResponse message, an ImmediateResponse message, or close the stream.
-     */
-    { $case: "requestBody"; value: HttpBody }
-    | //
-    /**
-     * A chunk of the HTTP response body. Unless ``observability_mode`` is ``true``, the server must send back
-     * a BodyResponse message or close the stream.
-     */
-    { $case: "responseBody"; value: HttpBody }
-    | //
-    /**
-     * The HTTP trailers for the request path. Unless ``observability_mode`` is ``true``, the server
-     * must send back a TrailerResponse message or close the stream.
-     *
-     * This message is only sent if the trailers processing mode is set to ``SEND`` and
-     * the original downstream request has trailers.
-     */
-    { $case: "requestTrailers"; value: HttpTrailers }
-    | //
-    /**
-     * The HTTP trailers for the response path. Unless ``observability_mode`` is ``true``, the server
-     * must send back a TrailerResponse message or close the stream.
-     *
-     * This message is only sent if the trailers processing mode is set to ``SEND`` and
-     * the original upstream response has trailers.
-     */
-    { $case: "responseTrailers"; value: HttpTrailers }
+    | { $case: "requestHeaders"; value: HttpHeaders }
+    | { $case: "responseHeaders"; value: HttpHeaders }
+    | { $case: "requestBody"; value: HttpBody }
+    | { $case: "responseBody"; value: HttpBody }
+    | { $case: "requestTrailers"; value: HttpTrailers }
+    | { $case: "responseTrailers"; value: HttpTrailers }
     | undefined;
-  /** Dynamic metadata associated with the request. */
-  metadataContext?:
-    | Metadata1
-    | undefined;
-  /**
-   * The values of properties selected by the ``request_attributes``
-   * or ``response_attributes`` list in the configuration. Each entry
-   * in the list is populated from the standard
-   * :ref:`attributes <arch_overview_attributes>` supported across Envoy.
-   */
+  metadataContext?: Metadata | undefined;
   attributes: { [key: string]: { [key: string]: any } | undefined };
-  /**
-   * Specify whether the filter that sent this request is running in :ref:`observability_mode
-   * <envoy_v3_api_field_extensions.filters.http.ext_proc.v3.ExternalProcessor.observability_mode>`
-   * and defaults to false.
-   *
-   * * A value of ``false`` indicates that the server must respond
-   *   to this message by either sending back a matching ProcessingResponse message,
-   *   or by closing the stream.
-   * * A value of ``true`` indicates that the server should not respond to this message, as any
-   *   responses will be ignored. However, it may still close the stream to indicate that no more messages
-   *   are needed.
-   */
   observabilityMode: boolean;
+  protocolConfig?: ProtocolConfiguration | undefined;
+  flowControlInit?: ProcessingRequest_FlowControlInit | undefined;
+  clientWindowUpdate?: ProcessingRequest_ClientWindowUpdate | undefined;
+}
+
+export interface ProcessingRequest_FlowControlInit {
+  initialWindowDownstreamToSidestream: number;
+  initialWindowSidestreamToUpstream: number;
+  initialWindowUpstreamToSidestream: number;
+  initialWindowSidestreamToDownstream: number;
+}
+
+export interface ProcessingRequest_ClientWindowUpdate {
+  windowIncrementSidestreamToUpstream: number;
+  windowIncrementSidestreamToDownstream: number;
 }
 
 export interface ProcessingRequest_AttributesEntry {
@@ -115,133 +56,46 @@ export interface ProcessingRequest_AttributesEntry {
   value?: { [key: string]: any } | undefined;
 }
 
-/**
- * For every ProcessingRequest received by the server with the ``observability_mode`` field
- * set to false, the server must send back exactly one ProcessingResponse message.
- * [#next-free-field: 11]
- */
 export interface ProcessingResponse {
   response?:
-    | //
-    /**
-     * The server must send back this message in response to a message with the
-     * ``request_headers`` field set.
-     */
-    { $case: "requestHeaders"; value: HeadersResponse }
-    | //
-    /**
-     * The server must send back this message in response to a message with the
-     * ``response_headers`` field set.
-     */
-    { $case: "responseHeaders"; value: HeadersResponse }
-    | //
-    /**
-     * The server must send back this message in response to a message with
-     * the ``request_body`` field set.
-     */
-    { $case: "requestBody"; value: BodyResponse }
-    | //
-    /**
-     * The server must send back this message in response to a message with
-     * the ``response_body`` field set.
-     */
-    { $case: "responseBody"; value: BodyResponse }
-    | //
-    /**
-     * The server must send back this message in response to a message with
-     * the ``request_trailers`` field set.
-     */
-    { $case: "requestTrailers"; value: TrailersResponse }
-    | //
-    /**
-     * The server must send back this message in response to a message with
-     * the ``response_trailers`` field set.
-     */
-    { $case: "responseTrailers"; value: TrailersResponse }
-    | //
-    /**
-     * If specified, attempt to create a locally generated response, send it
-     * downstream, and stop processing additional filters and ignore any
-     * additional messages received from the remote server for this request or
-     * response. If a response has already started -- for example, if this
-     * message is sent response to a ``response_body`` message -- then
-     * this will either ship the reply directly to the downstream codec,
-     * or reset the stream.
-     */
-    { $case: "immediateResponse"; value: ImmediateResponse }
+    | { $case: "requestHeaders"; value: HeadersResponse }
+    | { $case: "responseHeaders"; value: HeadersResponse }
+    | { $case: "requestBody"; value: BodyResponse }
+    | { $case: "responseBody"; value: BodyResponse }
+    | { $case: "requestTrailers"; value: TrailersResponse }
+    | { $case: "responseTrailers"; value: TrailersResponse }
+    | { $case: "immediateResponse"; value: ImmediateResponse }
+    | { $case: "streamedImmediateResponse"; value: StreamedImmediateResponse }
     | undefined;
-  /**
-   * Optional metadata that will be emitted as dynamic metadata to be consumed by
-   * following filters. This metadata will be placed in the namespace(s) specified by the top-level
-   * field name(s) of the struct.
-   */
-  dynamicMetadata?:
-    | { [key: string]: any }
-    | undefined;
-  /**
-   * Override how parts of the HTTP request and response are processed
-   * for the duration of this particular request/response only. Servers
-   * may use this to intelligently control how requests are processed
-   * based on the headers and other metadata that they see.
-   * This field is only applicable when servers responding to the header requests.
-   * If it is set in the response to the body or trailer requests, it will be ignored by Envoy.
-   * It is also ignored by Envoy when the ext_proc filter config
-   * :ref:`allow_mode_override
-   * <envoy_v3_api_field_extensions.filters.http.ext_proc.v3.ExternalProcessor.allow_mode_override>`
-   * is set to false.
-   */
+  dynamicMetadata?: { [key: string]: any } | undefined;
+  typedDynamicMetadata: { [key: string]: Any };
   modeOverride?:
     | ProcessingMode
     | undefined;
-  /**
-   * When ext_proc server receives a request message, in case it needs more
-   * time to process the message, it sends back a ProcessingResponse message
-   * with a new timeout value. When Envoy receives this response message,
-   * it ignores other fields in the response, just stop the original timer,
-   * which has the timeout value specified in
-   * :ref:`message_timeout
-   * <envoy_v3_api_field_extensions.filters.http.ext_proc.v3.ExternalProcessor.message_timeout>`
-   * and start a new timer with this ``override_message_timeout`` value and keep the
-   * Envoy ext_proc filter state machine intact.
-   * Has to be >= 1ms and <=
-   * :ref:`max_message_timeout <envoy_v3_api_field_extensions.filters.http.ext_proc.v3.ExternalProcessor.max_message_timeout>`
-   * Such message can be sent at most once in a particular Envoy ext_proc filter processing state.
-   * To enable this API, one has to set ``max_message_timeout`` to a number >= 1ms.
-   */
+  /** @deprecated */
+  requestDrain: boolean;
+  requestDrainRequests: boolean;
+  requestDrainResponses: boolean;
   overrideMessageTimeout?: Duration | undefined;
+  serverWindowUpdate?: ProcessingResponse_ServerWindowUpdate | undefined;
 }
 
-/**
- * This message is sent to the external server when the HTTP request and responses
- * are first received.
- */
+export interface ProcessingResponse_ServerWindowUpdate {
+  windowIncrementDownstreamToSidestream: number;
+  windowIncrementUpstreamToSidestream: number;
+}
+
+export interface ProcessingResponse_TypedDynamicMetadataEntry {
+  key: string;
+  value?: Any | undefined;
+}
+
 export interface HttpHeaders {
-  /**
-   * The HTTP request headers. All header keys will be
-   * lower-cased, because HTTP header keys are case-insensitive.
-   * The ``headers`` encoding is based on the runtime guard
-   * envoy_reloadable_features_send_header_raw_value setting.
-   * When it is true, the header value is encoded in the
-   * :ref:`raw_value <envoy_v3_api_field_config.core.v3.HeaderValue.raw_value>` field.
-   * When it is false, the header value is encoded in the
-   * :ref:`value <envoy_v3_api_field_config.core.v3.HeaderValue.value>` field.
-   */
   headers?:
     | HeaderMap
     | undefined;
-  /**
-   * [#not-implemented-hide:]
-   * This field is deprecated and not implemented. Attributes will be sent in
-   * the  top-level :ref:`attributes <envoy_v3_api_field_service.ext_proc.v3.ProcessingRequest.attributes`
-   * field.
-   *
-   * @deprecated
-   */
+  /** @deprecated */
   attributes: { [key: string]: { [key: string]: any } | undefined };
-  /**
-   * If true, then there is no message body associated with this
-   * request or response.
-   */
   endOfStream: boolean;
 }
 
@@ -250,229 +104,173 @@ export interface HttpHeaders_AttributesEntry {
   value?: { [key: string]: any } | undefined;
 }
 
-/** This message contains the message body that Envoy sends to the external server. */
 export interface HttpBody {
   body: Buffer;
   endOfStream: boolean;
+  endOfStreamWithoutMessage: boolean;
+  grpcMessageCompressed: boolean;
+  drainComplete: boolean;
 }
 
-/** This message contains the trailers. */
 export interface HttpTrailers {
-  /**
-   * The ``trailers`` encoding is based on the runtime guard
-   * envoy_reloadable_features_send_header_raw_value setting.
-   * When it is true, the header value is encoded in the
-   * :ref:`raw_value <envoy_v3_api_field_config.core.v3.HeaderValue.raw_value>` field.
-   * When it is false, the header value is encoded in the
-   * :ref:`value <envoy_v3_api_field_config.core.v3.HeaderValue.value>` field.
-   */
   trailers?: HeaderMap | undefined;
 }
 
-/** This message must be sent in response to an HttpHeaders message. */
 export interface HeadersResponse {
   response?: CommonResponse | undefined;
 }
 
-/** This message must be sent in response to an HttpTrailers message. */
-export interface TrailersResponse {
-  /** Instructions on how to manipulate the trailers */
-  headerMutation?: HeaderMutation | undefined;
-}
-
-/** This message must be sent in response to an HttpBody message. */
 export interface BodyResponse {
   response?: CommonResponse | undefined;
 }
 
-/**
- * This message contains common fields between header and body responses.
- * [#next-free-field: 6]
- */
+export interface TrailersResponse {
+  headerMutation?: HeaderMutation | undefined;
+}
+
+export interface StreamedImmediateResponse {
+  response?:
+    | { $case: "headersResponse"; value: HttpHeaders }
+    | { $case: "bodyResponse"; value: StreamedBodyResponse }
+    | { $case: "trailersResponse"; value: HeaderMap }
+    | undefined;
+}
+
 export interface CommonResponse {
-  /**
-   * If set, provide additional direction on how the Envoy proxy should
-   * handle the rest of the HTTP filter chain.
-   */
   status: CommonResponse_ResponseStatus;
-  /**
-   * Instructions on how to manipulate the headers. When responding to an
-   * HttpBody request, header mutations will only take effect if
-   * the current processing mode for the body is BUFFERED.
-   */
-  headerMutation?:
-    | HeaderMutation
-    | undefined;
-  /**
-   * Replace the body of the last message sent to the remote server on this
-   * stream. If responding to an HttpBody request, simply replace or clear
-   * the body chunk that was sent with that request. Body mutations may take
-   * effect in response either to ``header`` or ``body`` messages. When it is
-   * in response to ``header`` messages, it only take effect if the
-   * :ref:`status <envoy_v3_api_field_service.ext_proc.v3.CommonResponse.status>`
-   * is set to CONTINUE_AND_REPLACE.
-   */
-  bodyMutation?:
-    | BodyMutation
-    | undefined;
-  /**
-   * [#not-implemented-hide:]
-   * Add new trailers to the message. This may be used when responding to either a
-   * HttpHeaders or HttpBody message, but only if this message is returned
-   * along with the CONTINUE_AND_REPLACE status.
-   * The ``trailers`` encoding is based on the runtime guard
-   * envoy_reloadable_features_send_header_raw_value setting.
-   * When it is true, the header value is encoded in the
-   * :ref:`raw_value <envoy_v3_api_field_config.core.v3.HeaderValue.raw_value>` field.
-   * When it is false, the header value is encoded in the
-   * :ref:`value <envoy_v3_api_field_config.core.v3.HeaderValue.value>` field.
-   */
-  trailers?:
-    | HeaderMap
-    | undefined;
-  /**
-   * Clear the route cache for the current client request. This is necessary
-   * if the remote server modified headers that are used to calculate the route.
-   * This field is ignored in the response direction. This field is also ignored
-   * if the Envoy ext_proc filter is in the upstream filter chain.
-   */
+  headerMutation?: HeaderMutation | undefined;
+  bodyMutation?: BodyMutation | undefined;
+  trailers?: HeaderMap | undefined;
   clearRouteCache: boolean;
 }
 
 export enum CommonResponse_ResponseStatus {
-  /**
-   * CONTINUE - Apply the mutation instructions in this message to the
-   * request or response, and then continue processing the filter
-   * stream as normal. This is the default.
-   */
   CONTINUE = 0,
-  /**
-   * CONTINUE_AND_REPLACE - Apply the specified header mutation, replace the body with the body
-   * specified in the body mutation (if present), and do not send any
-   * further messages for this request or response even if the processing
-   * mode is configured to do so.
-   *
-   * When used in response to a request_headers or response_headers message,
-   * this status makes it possible to either completely replace the body
-   * while discarding the original body, or to add a body to a message that
-   * formerly did not have one.
-   *
-   * In other words, this response makes it possible to turn an HTTP GET
-   * into a POST, PUT, or PATCH.
-   */
   CONTINUE_AND_REPLACE = 1,
   UNRECOGNIZED = -1,
 }
 
-export function commonResponse_ResponseStatusFromJSON(object: any): CommonResponse_ResponseStatus {
-  switch (object) {
-    case 0:
-    case "CONTINUE":
-      return CommonResponse_ResponseStatus.CONTINUE;
-    case 1:
-    case "CONTINUE_AND_REPLACE":
-      return CommonResponse_ResponseStatus.CONTINUE_AND_REPLACE;
-    case -1:
-    case "UNRECOGNIZED":
-    default:
-      return CommonResponse_ResponseStatus.UNRECOGNIZED;
-  }
-}
-
-export function commonResponse_ResponseStatusToJSON(object: CommonResponse_ResponseStatus): string {
-  switch (object) {
-    case CommonResponse_ResponseStatus.CONTINUE:
-      return "CONTINUE";
-    case CommonResponse_ResponseStatus.CONTINUE_AND_REPLACE:
-      return "CONTINUE_AND_REPLACE";
-    case CommonResponse_ResponseStatus.UNRECOGNIZED:
-    default:
-      return "UNRECOGNIZED";
-  }
-}
-
-/**
- * This message causes the filter to attempt to create a locally
- * generated response, send it  downstream, stop processing
- * additional filters, and ignore any additional messages received
- * from the remote server for this request or response. If a response
- * has already started, then  this will either ship the reply directly
- * to the downstream codec, or reset the stream.
- * [#next-free-field: 6]
- */
 export interface ImmediateResponse {
-  /** The response code to return */
-  status?:
-    | HttpStatus
-    | undefined;
-  /** Apply changes to the default headers, which will include content-type. */
-  headers?:
-    | HeaderMutation
-    | undefined;
-  /**
-   * The message body to return with the response which is sent using the
-   * text/plain content type, or encoded in the grpc-message header.
-   */
+  status?: HttpStatus | undefined;
+  headers?: HeaderMutation | undefined;
   body: Buffer;
-  /** If set, then include a gRPC status trailer. */
-  grpcStatus?:
-    | GrpcStatus
-    | undefined;
-  /**
-   * A string detailing why this local reply was sent, which may be included
-   * in log and debug output (e.g. this populates the %RESPONSE_CODE_DETAILS%
-   * command operator field for use in access logging).
-   */
+  grpcStatus?: GrpcStatus | undefined;
   details: string;
 }
 
-/** This message specifies a gRPC status for an ImmediateResponse message. */
 export interface GrpcStatus {
-  /** The actual gRPC status */
   status: number;
 }
 
-/**
- * Change HTTP headers or trailers by appending, replacing, or removing
- * headers.
- */
 export interface HeaderMutation {
-  /**
-   * Add or replace HTTP headers. Attempts to set the value of
-   * any ``x-envoy`` header, and attempts to set the ``:method``,
-   * ``:authority``, ``:scheme``, or ``host`` headers will be ignored.
-   * The ``set_headers`` encoding is based on the runtime guard
-   * envoy_reloadable_features_send_header_raw_value setting.
-   * When it is true, the header value is encoded in the
-   * :ref:`raw_value <envoy_v3_api_field_config.core.v3.HeaderValue.raw_value>` field.
-   * When it is false, the header value is encoded in the
-   * :ref:`value <envoy_v3_api_field_config.core.v3.HeaderValue.value>` field.
-   */
   setHeaders: HeaderValueOption[];
-  /**
-   * Remove these HTTP headers. Attempts to remove system headers --
-   * any header starting with ``:``, plus ``host`` -- will be ignored.
-   */
   removeHeaders: string[];
 }
 
-/**
- * Replace the entire message body chunk received in the corresponding
- * HttpBody message with this new body, or clear the body.
- */
-export interface BodyMutation {
-  mutation?:
-    | //
-    /** The entire body to replace */
-    { $case: "body"; value: Buffer }
-    | //
-    /** Clear the corresponding body chunk */
-    { $case: "clearBody"; value: boolean }
-    | undefined;
+export interface StreamedBodyResponse {
+  body: Buffer;
+  endOfStream: boolean;
+  endOfStreamWithoutMessage: boolean;
+  grpcMessageCompressed: boolean;
+  drainComplete: boolean;
 }
 
+export interface BodyMutation {
+  mutation?: { $case: "body"; value: Buffer } | { $case: "clearBody"; value: boolean } | {
+    $case: "streamedResponse";
+    value: StreamedBodyResponse;
+  } | undefined;
+}
+
+function createBaseProtocolConfiguration(): ProtocolConfiguration {
+  return { requestBodyMode: 0, responseBodyMode: 0, sendBodyWithoutWaitingForHeaderResponse: false };
+}
+
+export const ProtocolConfiguration: MessageFns<ProtocolConfiguration> = {
+  encode(message: ProtocolConfiguration, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestBodyMode !== 0) {
+      writer.uint32(8).int32(message.requestBodyMode);
+    }
+    if (message.responseBodyMode !== 0) {
+      writer.uint32(16).int32(message.responseBodyMode);
+    }
+    if (message.sendBodyWithoutWaitingForHeaderResponse !== false) {
+      writer.uint32(24).bool(message.sendBodyWithoutWaitingForHeaderResponse);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProtocolConfiguration {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProtocolConfiguration();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.requestBodyMode = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.responseBodyMode = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sendBodyWithoutWaitingForHeaderResponse = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ProtocolConfiguration>): ProtocolConfiguration {
+    return ProtocolConfiguration.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ProtocolConfiguration>): ProtocolConfiguration {
+    const message = createBaseProtocolConfiguration();
+    message.requestBodyMode = object.requestBodyMode ?? 0;
+    message.responseBodyMode = object.responseBodyMode ?? 0;
+    message.sendBodyWithoutWaitingForHeaderResponse = object.sendBodyWithoutWaitingForHeaderResponse ?? false;
+    return message;
+  },
+};
+
 function createBaseProcessingRequest(): ProcessingRequest {
-  return { request: undefined, metadataContext: undefined, attributes: {}, observabilityMode: false };
+  return {
+    request: undefined,
+    metadataContext: undefined,
+    attributes: {},
+    observabilityMode: false,
+    protocolConfig: undefined,
+    flowControlInit: undefined,
+    clientWindowUpdate: undefined,
+  };
 }
 
 export const ProcessingRequest: MessageFns<ProcessingRequest> = {
@@ -498,7 +296,7 @@ export const ProcessingRequest: MessageFns<ProcessingRequest> = {
         break;
     }
     if (message.metadataContext !== undefined) {
-      Metadata1.encode(message.metadataContext, writer.uint32(66).fork()).join();
+      Metadata.encode(message.metadataContext, writer.uint32(66).fork()).join();
     }
     globalThis.Object.entries(message.attributes).forEach(
       ([key, value]: [string, { [key: string]: any } | undefined]) => {
@@ -509,6 +307,15 @@ export const ProcessingRequest: MessageFns<ProcessingRequest> = {
     );
     if (message.observabilityMode !== false) {
       writer.uint32(80).bool(message.observabilityMode);
+    }
+    if (message.protocolConfig !== undefined) {
+      ProtocolConfiguration.encode(message.protocolConfig, writer.uint32(90).fork()).join();
+    }
+    if (message.flowControlInit !== undefined) {
+      ProcessingRequest_FlowControlInit.encode(message.flowControlInit, writer.uint32(98).fork()).join();
+    }
+    if (message.clientWindowUpdate !== undefined) {
+      ProcessingRequest_ClientWindowUpdate.encode(message.clientWindowUpdate, writer.uint32(106).fork()).join();
     }
     return writer;
   },
@@ -579,7 +386,7 @@ export const ProcessingRequest: MessageFns<ProcessingRequest> = {
               break;
             }
 
-            message.metadataContext = Metadata1.decode(reader, reader.uint32());
+            message.metadataContext = Metadata.decode(reader, reader.uint32());
             continue;
           }
           case 9: {
@@ -601,6 +408,30 @@ export const ProcessingRequest: MessageFns<ProcessingRequest> = {
             message.observabilityMode = reader.bool();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.protocolConfig = ProtocolConfiguration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.flowControlInit = ProcessingRequest_FlowControlInit.decode(reader, reader.uint32());
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.clientWindowUpdate = ProcessingRequest_ClientWindowUpdate.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -613,97 +444,10 @@ export const ProcessingRequest: MessageFns<ProcessingRequest> = {
     }
   },
 
-  fromJSON(object: any): ProcessingRequest {
-    return {
-      request: isSet(object.requestHeaders)
-        ? { $case: "requestHeaders", value: HttpHeaders.fromJSON(object.requestHeaders) }
-        : isSet(object.request_headers)
-        ? { $case: "requestHeaders", value: HttpHeaders.fromJSON(object.request_headers) }
-        : isSet(object.responseHeaders)
-        ? { $case: "responseHeaders", value: HttpHeaders.fromJSON(object.responseHeaders) }
-        : isSet(object.response_headers)
-        ? { $case: "responseHeaders", value: HttpHeaders.fromJSON(object.response_headers) }
-        : isSet(object.requestBody)
-        ? { $case: "requestBody", value: HttpBody.fromJSON(object.requestBody) }
-        : isSet(object.request_body)
-        ? { $case: "requestBody", value: HttpBody.fromJSON(object.request_body) }
-        : isSet(object.responseBody)
-        ? { $case: "responseBody", value: HttpBody.fromJSON(object.responseBody) }
-        : isSet(object.response_body)
-        ? { $case: "responseBody", value: HttpBody.fromJSON(object.response_body) }
-        : isSet(object.requestTrailers)
-        ? { $case: "requestTrailers", value: HttpTrailers.fromJSON(object.requestTrailers) }
-        : isSet(object.request_trailers)
-        ? { $case: "requestTrailers", value: HttpTrailers.fromJSON(object.request_trailers) }
-        : isSet(object.responseTrailers)
-        ? { $case: "responseTrailers", value: HttpTrailers.fromJSON(object.responseTrailers) }
-        : isSet(object.response_trailers)
-        ? { $case: "responseTrailers", value: HttpTrailers.fromJSON(object.response_trailers) }
-        : undefined,
-      metadataContext: isSet(object.metadataContext)
-        ? Metadata1.fromJSON(object.metadataContext)
-        : isSet(object.metadata_context)
-        ? Metadata1.fromJSON(object.metadata_context)
-        : undefined,
-      attributes: isObject(object.attributes)
-        ? (globalThis.Object.entries(object.attributes) as [string, any][]).reduce(
-          (acc: { [key: string]: { [key: string]: any } | undefined }, [key, value]: [string, any]) => {
-            globalThis.Object.defineProperty(acc, key, {
-              value: value as { [key: string]: any } | undefined,
-              enumerable: true,
-              configurable: true,
-              writable: true,
-            });
-            return acc;
-          },
-          {},
-        )
-        : {},
-      observabilityMode: isSet(object.observabilityMode)
-        ? globalThis.Boolean(object.observabilityMode)
-        : isSet(object.observability_mode)
-        ? globalThis.Boolean(object.observability_mode)
-        : false,
-    };
+  create(base?: DeepPartial<ProcessingRequest>): ProcessingRequest {
+    return ProcessingRequest.fromPartial(base ?? {});
   },
-
-  toJSON(message: ProcessingRequest): unknown {
-    const obj: any = {};
-    if (message.request?.$case === "requestHeaders") {
-      obj.requestHeaders = HttpHeaders.toJSON(message.request.value);
-    } else if (message.request?.$case === "responseHeaders") {
-      obj.responseHeaders = HttpHeaders.toJSON(message.request.value);
-    } else if (message.request?.$case === "requestBody") {
-      obj.requestBody = HttpBody.toJSON(message.request.value);
-    } else if (message.request?.$case === "responseBody") {
-      obj.responseBody = HttpBody.toJSON(message.request.value);
-    } else if (message.request?.$case === "requestTrailers") {
-      obj.requestTrailers = HttpTrailers.toJSON(message.request.value);
-    } else if (message.request?.$case === "responseTrailers") {
-      obj.responseTrailers = HttpTrailers.toJSON(message.request.value);
-    }
-    if (message.metadataContext !== undefined) {
-      obj.metadataContext = Metadata1.toJSON(message.metadataContext);
-    }
-    if (message.attributes) {
-      const entries = globalThis.Object.entries(message.attributes) as [string, { [key: string]: any } | undefined][];
-      if (entries.length > 0) {
-        obj.attributes = {};
-        entries.forEach(([k, v]) => {
-          obj.attributes[k] = v;
-        });
-      }
-    }
-    if (message.observabilityMode !== false) {
-      obj.observabilityMode = message.observabilityMode;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<ProcessingRequest>, I>>(base?: I): ProcessingRequest {
-    return ProcessingRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<ProcessingRequest>, I>>(object: I): ProcessingRequest {
+  fromPartial(object: DeepPartial<ProcessingRequest>): ProcessingRequest {
     const message = createBaseProcessingRequest();
     switch (object.request?.$case) {
       case "requestHeaders": {
@@ -744,7 +488,7 @@ export const ProcessingRequest: MessageFns<ProcessingRequest> = {
       }
     }
     message.metadataContext = (object.metadataContext !== undefined && object.metadataContext !== null)
-      ? Metadata1.fromPartial(object.metadataContext)
+      ? Metadata.fromPartial(object.metadataContext)
       : undefined;
     message.attributes =
       (globalThis.Object.entries(object.attributes ?? {}) as [string, { [key: string]: any } | undefined][]).reduce(
@@ -760,6 +504,178 @@ export const ProcessingRequest: MessageFns<ProcessingRequest> = {
         {},
       );
     message.observabilityMode = object.observabilityMode ?? false;
+    message.protocolConfig = (object.protocolConfig !== undefined && object.protocolConfig !== null)
+      ? ProtocolConfiguration.fromPartial(object.protocolConfig)
+      : undefined;
+    message.flowControlInit = (object.flowControlInit !== undefined && object.flowControlInit !== null)
+      ? ProcessingRequest_FlowControlInit.fromPartial(object.flowControlInit)
+      : undefined;
+    message.clientWindowUpdate = (object.clientWindowUpdate !== undefined && object.clientWindowUpdate !== null)
+      ? ProcessingRequest_ClientWindowUpdate.fromPartial(object.clientWindowUpdate)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseProcessingRequest_FlowControlInit(): ProcessingRequest_FlowControlInit {
+  return {
+    initialWindowDownstreamToSidestream: 0,
+    initialWindowSidestreamToUpstream: 0,
+    initialWindowUpstreamToSidestream: 0,
+    initialWindowSidestreamToDownstream: 0,
+  };
+}
+
+export const ProcessingRequest_FlowControlInit: MessageFns<ProcessingRequest_FlowControlInit> = {
+  encode(message: ProcessingRequest_FlowControlInit, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.initialWindowDownstreamToSidestream !== 0) {
+      writer.uint32(8).int64(message.initialWindowDownstreamToSidestream);
+    }
+    if (message.initialWindowSidestreamToUpstream !== 0) {
+      writer.uint32(16).int64(message.initialWindowSidestreamToUpstream);
+    }
+    if (message.initialWindowUpstreamToSidestream !== 0) {
+      writer.uint32(24).int64(message.initialWindowUpstreamToSidestream);
+    }
+    if (message.initialWindowSidestreamToDownstream !== 0) {
+      writer.uint32(32).int64(message.initialWindowSidestreamToDownstream);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProcessingRequest_FlowControlInit {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProcessingRequest_FlowControlInit();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.initialWindowDownstreamToSidestream = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.initialWindowSidestreamToUpstream = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.initialWindowUpstreamToSidestream = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.initialWindowSidestreamToDownstream = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ProcessingRequest_FlowControlInit>): ProcessingRequest_FlowControlInit {
+    return ProcessingRequest_FlowControlInit.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ProcessingRequest_FlowControlInit>): ProcessingRequest_FlowControlInit {
+    const message = createBaseProcessingRequest_FlowControlInit();
+    message.initialWindowDownstreamToSidestream = object.initialWindowDownstreamToSidestream ?? 0;
+    message.initialWindowSidestreamToUpstream = object.initialWindowSidestreamToUpstream ?? 0;
+    message.initialWindowUpstreamToSidestream = object.initialWindowUpstreamToSidestream ?? 0;
+    message.initialWindowSidestreamToDownstream = object.initialWindowSidestreamToDownstream ?? 0;
+    return message;
+  },
+};
+
+function createBaseProcessingRequest_ClientWindowUpdate(): ProcessingRequest_ClientWindowUpdate {
+  return { windowIncrementSidestreamToUpstream: 0, windowIncrementSidestreamToDownstream: 0 };
+}
+
+export const ProcessingRequest_ClientWindowUpdate: MessageFns<ProcessingRequest_ClientWindowUpdate> = {
+  encode(message: ProcessingRequest_ClientWindowUpdate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.windowIncrementSidestreamToUpstream !== 0) {
+      writer.uint32(8).int64(message.windowIncrementSidestreamToUpstream);
+    }
+    if (message.windowIncrementSidestreamToDownstream !== 0) {
+      writer.uint32(16).int64(message.windowIncrementSidestreamToDownstream);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProcessingRequest_ClientWindowUpdate {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProcessingRequest_ClientWindowUpdate();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.windowIncrementSidestreamToUpstream = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.windowIncrementSidestreamToDownstream = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ProcessingRequest_ClientWindowUpdate>): ProcessingRequest_ClientWindowUpdate {
+    return ProcessingRequest_ClientWindowUpdate.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ProcessingRequest_ClientWindowUpdate>): ProcessingRequest_ClientWindowUpdate {
+    const message = createBaseProcessingRequest_ClientWindowUpdate();
+    message.windowIncrementSidestreamToUpstream = object.windowIncrementSidestreamToUpstream ?? 0;
+    message.windowIncrementSidestreamToDownstream = object.windowIncrementSidestreamToDownstream ?? 0;
     return message;
   },
 };
@@ -820,32 +736,10 @@ export const ProcessingRequest_AttributesEntry: MessageFns<ProcessingRequest_Att
     }
   },
 
-  fromJSON(object: any): ProcessingRequest_AttributesEntry {
-    return {
-      key: isSet(object.key) ? globalThis.String(object.key) : "",
-      value: isObject(object.value) ? object.value : undefined,
-    };
+  create(base?: DeepPartial<ProcessingRequest_AttributesEntry>): ProcessingRequest_AttributesEntry {
+    return ProcessingRequest_AttributesEntry.fromPartial(base ?? {});
   },
-
-  toJSON(message: ProcessingRequest_AttributesEntry): unknown {
-    const obj: any = {};
-    if (message.key !== "") {
-      obj.key = message.key;
-    }
-    if (message.value !== undefined) {
-      obj.value = message.value;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<ProcessingRequest_AttributesEntry>, I>>(
-    base?: I,
-  ): ProcessingRequest_AttributesEntry {
-    return ProcessingRequest_AttributesEntry.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<ProcessingRequest_AttributesEntry>, I>>(
-    object: I,
-  ): ProcessingRequest_AttributesEntry {
+  fromPartial(object: DeepPartial<ProcessingRequest_AttributesEntry>): ProcessingRequest_AttributesEntry {
     const message = createBaseProcessingRequest_AttributesEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? undefined;
@@ -857,8 +751,13 @@ function createBaseProcessingResponse(): ProcessingResponse {
   return {
     response: undefined,
     dynamicMetadata: undefined,
+    typedDynamicMetadata: {},
     modeOverride: undefined,
+    requestDrain: false,
+    requestDrainRequests: false,
+    requestDrainResponses: false,
     overrideMessageTimeout: undefined,
+    serverWindowUpdate: undefined,
   };
 }
 
@@ -886,15 +785,33 @@ export const ProcessingResponse: MessageFns<ProcessingResponse> = {
       case "immediateResponse":
         ImmediateResponse.encode(message.response.value, writer.uint32(58).fork()).join();
         break;
+      case "streamedImmediateResponse":
+        StreamedImmediateResponse.encode(message.response.value, writer.uint32(90).fork()).join();
+        break;
     }
     if (message.dynamicMetadata !== undefined) {
       Struct.encode(Struct.wrap(message.dynamicMetadata), writer.uint32(66).fork()).join();
     }
+    globalThis.Object.entries(message.typedDynamicMetadata).forEach(([key, value]: [string, Any]) => {
+      ProcessingResponse_TypedDynamicMetadataEntry.encode({ key: key as any, value }, writer.uint32(106).fork()).join();
+    });
     if (message.modeOverride !== undefined) {
       ProcessingMode.encode(message.modeOverride, writer.uint32(74).fork()).join();
     }
+    if (message.requestDrain !== false) {
+      writer.uint32(96).bool(message.requestDrain);
+    }
+    if (message.requestDrainRequests !== false) {
+      writer.uint32(120).bool(message.requestDrainRequests);
+    }
+    if (message.requestDrainResponses !== false) {
+      writer.uint32(128).bool(message.requestDrainResponses);
+    }
     if (message.overrideMessageTimeout !== undefined) {
       Duration.encode(message.overrideMessageTimeout, writer.uint32(82).fork()).join();
+    }
+    if (message.serverWindowUpdate !== undefined) {
+      ProcessingResponse_ServerWindowUpdate.encode(message.serverWindowUpdate, writer.uint32(114).fork()).join();
     }
     return writer;
   },
@@ -968,12 +885,34 @@ export const ProcessingResponse: MessageFns<ProcessingResponse> = {
             message.response = { $case: "immediateResponse", value: ImmediateResponse.decode(reader, reader.uint32()) };
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.response = {
+              $case: "streamedImmediateResponse",
+              value: StreamedImmediateResponse.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
           case 8: {
             if (tag !== 66) {
               break;
             }
 
             message.dynamicMetadata = Struct.unwrap(Struct.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            const entry13 = ProcessingResponse_TypedDynamicMetadataEntry.decode(reader, reader.uint32());
+            if (entry13.value !== undefined) {
+              message.typedDynamicMetadata[entry13.key] = entry13.value;
+            }
             continue;
           }
           case 9: {
@@ -984,12 +923,44 @@ export const ProcessingResponse: MessageFns<ProcessingResponse> = {
             message.modeOverride = ProcessingMode.decode(reader, reader.uint32());
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.requestDrain = reader.bool();
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.requestDrainRequests = reader.bool();
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.requestDrainResponses = reader.bool();
+            continue;
+          }
           case 10: {
             if (tag !== 82) {
               break;
             }
 
             message.overrideMessageTimeout = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.serverWindowUpdate = ProcessingResponse_ServerWindowUpdate.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -1004,88 +975,10 @@ export const ProcessingResponse: MessageFns<ProcessingResponse> = {
     }
   },
 
-  fromJSON(object: any): ProcessingResponse {
-    return {
-      response: isSet(object.requestHeaders)
-        ? { $case: "requestHeaders", value: HeadersResponse.fromJSON(object.requestHeaders) }
-        : isSet(object.request_headers)
-        ? { $case: "requestHeaders", value: HeadersResponse.fromJSON(object.request_headers) }
-        : isSet(object.responseHeaders)
-        ? { $case: "responseHeaders", value: HeadersResponse.fromJSON(object.responseHeaders) }
-        : isSet(object.response_headers)
-        ? { $case: "responseHeaders", value: HeadersResponse.fromJSON(object.response_headers) }
-        : isSet(object.requestBody)
-        ? { $case: "requestBody", value: BodyResponse.fromJSON(object.requestBody) }
-        : isSet(object.request_body)
-        ? { $case: "requestBody", value: BodyResponse.fromJSON(object.request_body) }
-        : isSet(object.responseBody)
-        ? { $case: "responseBody", value: BodyResponse.fromJSON(object.responseBody) }
-        : isSet(object.response_body)
-        ? { $case: "responseBody", value: BodyResponse.fromJSON(object.response_body) }
-        : isSet(object.requestTrailers)
-        ? { $case: "requestTrailers", value: TrailersResponse.fromJSON(object.requestTrailers) }
-        : isSet(object.request_trailers)
-        ? { $case: "requestTrailers", value: TrailersResponse.fromJSON(object.request_trailers) }
-        : isSet(object.responseTrailers)
-        ? { $case: "responseTrailers", value: TrailersResponse.fromJSON(object.responseTrailers) }
-        : isSet(object.response_trailers)
-        ? { $case: "responseTrailers", value: TrailersResponse.fromJSON(object.response_trailers) }
-        : isSet(object.immediateResponse)
-        ? { $case: "immediateResponse", value: ImmediateResponse.fromJSON(object.immediateResponse) }
-        : isSet(object.immediate_response)
-        ? { $case: "immediateResponse", value: ImmediateResponse.fromJSON(object.immediate_response) }
-        : undefined,
-      dynamicMetadata: isObject(object.dynamicMetadata)
-        ? object.dynamicMetadata
-        : isObject(object.dynamic_metadata)
-        ? object.dynamic_metadata
-        : undefined,
-      modeOverride: isSet(object.modeOverride)
-        ? ProcessingMode.fromJSON(object.modeOverride)
-        : isSet(object.mode_override)
-        ? ProcessingMode.fromJSON(object.mode_override)
-        : undefined,
-      overrideMessageTimeout: isSet(object.overrideMessageTimeout)
-        ? Duration.fromJSON(object.overrideMessageTimeout)
-        : isSet(object.override_message_timeout)
-        ? Duration.fromJSON(object.override_message_timeout)
-        : undefined,
-    };
+  create(base?: DeepPartial<ProcessingResponse>): ProcessingResponse {
+    return ProcessingResponse.fromPartial(base ?? {});
   },
-
-  toJSON(message: ProcessingResponse): unknown {
-    const obj: any = {};
-    if (message.response?.$case === "requestHeaders") {
-      obj.requestHeaders = HeadersResponse.toJSON(message.response.value);
-    } else if (message.response?.$case === "responseHeaders") {
-      obj.responseHeaders = HeadersResponse.toJSON(message.response.value);
-    } else if (message.response?.$case === "requestBody") {
-      obj.requestBody = BodyResponse.toJSON(message.response.value);
-    } else if (message.response?.$case === "responseBody") {
-      obj.responseBody = BodyResponse.toJSON(message.response.value);
-    } else if (message.response?.$case === "requestTrailers") {
-      obj.requestTrailers = TrailersResponse.toJSON(message.response.value);
-    } else if (message.response?.$case === "responseTrailers") {
-      obj.responseTrailers = TrailersResponse.toJSON(message.response.value);
-    } else if (message.response?.$case === "immediateResponse") {
-      obj.immediateResponse = ImmediateResponse.toJSON(message.response.value);
-    }
-    if (message.dynamicMetadata !== undefined) {
-      obj.dynamicMetadata = message.dynamicMetadata;
-    }
-    if (message.modeOverride !== undefined) {
-      obj.modeOverride = ProcessingMode.toJSON(message.modeOverride);
-    }
-    if (message.overrideMessageTimeout !== undefined) {
-      obj.overrideMessageTimeout = Duration.toJSON(message.overrideMessageTimeout);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<ProcessingResponse>, I>>(base?: I): ProcessingResponse {
-    return ProcessingResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<ProcessingResponse>, I>>(object: I): ProcessingResponse {
+  fromPartial(object: DeepPartial<ProcessingResponse>): ProcessingResponse {
     const message = createBaseProcessingResponse();
     switch (object.response?.$case) {
       case "requestHeaders": {
@@ -1133,15 +1026,178 @@ export const ProcessingResponse: MessageFns<ProcessingResponse> = {
         }
         break;
       }
+      case "streamedImmediateResponse": {
+        if (object.response?.value !== undefined && object.response?.value !== null) {
+          message.response = {
+            $case: "streamedImmediateResponse",
+            value: StreamedImmediateResponse.fromPartial(object.response.value),
+          };
+        }
+        break;
+      }
     }
     message.dynamicMetadata = object.dynamicMetadata ?? undefined;
+    message.typedDynamicMetadata = (globalThis.Object.entries(object.typedDynamicMetadata ?? {}) as [string, Any][])
+      .reduce((acc: { [key: string]: Any }, [key, value]: [string, Any]) => {
+        if (value !== undefined) {
+          acc[key] = Any.fromPartial(value);
+        }
+        return acc;
+      }, {});
     message.modeOverride = (object.modeOverride !== undefined && object.modeOverride !== null)
       ? ProcessingMode.fromPartial(object.modeOverride)
       : undefined;
+    message.requestDrain = object.requestDrain ?? false;
+    message.requestDrainRequests = object.requestDrainRequests ?? false;
+    message.requestDrainResponses = object.requestDrainResponses ?? false;
     message.overrideMessageTimeout =
       (object.overrideMessageTimeout !== undefined && object.overrideMessageTimeout !== null)
         ? Duration.fromPartial(object.overrideMessageTimeout)
         : undefined;
+    message.serverWindowUpdate = (object.serverWindowUpdate !== undefined && object.serverWindowUpdate !== null)
+      ? ProcessingResponse_ServerWindowUpdate.fromPartial(object.serverWindowUpdate)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseProcessingResponse_ServerWindowUpdate(): ProcessingResponse_ServerWindowUpdate {
+  return { windowIncrementDownstreamToSidestream: 0, windowIncrementUpstreamToSidestream: 0 };
+}
+
+export const ProcessingResponse_ServerWindowUpdate: MessageFns<ProcessingResponse_ServerWindowUpdate> = {
+  encode(message: ProcessingResponse_ServerWindowUpdate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.windowIncrementDownstreamToSidestream !== 0) {
+      writer.uint32(8).int64(message.windowIncrementDownstreamToSidestream);
+    }
+    if (message.windowIncrementUpstreamToSidestream !== 0) {
+      writer.uint32(16).int64(message.windowIncrementUpstreamToSidestream);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProcessingResponse_ServerWindowUpdate {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProcessingResponse_ServerWindowUpdate();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.windowIncrementDownstreamToSidestream = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.windowIncrementUpstreamToSidestream = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ProcessingResponse_ServerWindowUpdate>): ProcessingResponse_ServerWindowUpdate {
+    return ProcessingResponse_ServerWindowUpdate.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ProcessingResponse_ServerWindowUpdate>): ProcessingResponse_ServerWindowUpdate {
+    const message = createBaseProcessingResponse_ServerWindowUpdate();
+    message.windowIncrementDownstreamToSidestream = object.windowIncrementDownstreamToSidestream ?? 0;
+    message.windowIncrementUpstreamToSidestream = object.windowIncrementUpstreamToSidestream ?? 0;
+    return message;
+  },
+};
+
+function createBaseProcessingResponse_TypedDynamicMetadataEntry(): ProcessingResponse_TypedDynamicMetadataEntry {
+  return { key: "", value: undefined };
+}
+
+export const ProcessingResponse_TypedDynamicMetadataEntry: MessageFns<ProcessingResponse_TypedDynamicMetadataEntry> = {
+  encode(
+    message: ProcessingResponse_TypedDynamicMetadataEntry,
+    writer: BinaryWriter = new BinaryWriter(),
+  ): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== undefined) {
+      Any.encode(message.value, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProcessingResponse_TypedDynamicMetadataEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProcessingResponse_TypedDynamicMetadataEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = Any.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(
+    base?: DeepPartial<ProcessingResponse_TypedDynamicMetadataEntry>,
+  ): ProcessingResponse_TypedDynamicMetadataEntry {
+    return ProcessingResponse_TypedDynamicMetadataEntry.fromPartial(base ?? {});
+  },
+  fromPartial(
+    object: DeepPartial<ProcessingResponse_TypedDynamicMetadataEntry>,
+  ): ProcessingResponse_TypedDynamicMetadataEntry {
+    const message = createBaseProcessingResponse_TypedDynamicMetadataEntry();
+    message.key = object.key ?? "";
+    message.value = (object.value !== undefined && object.value !== null) ? Any.fromPartial(object.value) : undefined;
     return message;
   },
 };
@@ -1220,55 +1276,10 @@ export const HttpHeaders: MessageFns<HttpHeaders> = {
     }
   },
 
-  fromJSON(object: any): HttpHeaders {
-    return {
-      headers: isSet(object.headers) ? HeaderMap.fromJSON(object.headers) : undefined,
-      attributes: isObject(object.attributes)
-        ? (globalThis.Object.entries(object.attributes) as [string, any][]).reduce(
-          (acc: { [key: string]: { [key: string]: any } | undefined }, [key, value]: [string, any]) => {
-            globalThis.Object.defineProperty(acc, key, {
-              value: value as { [key: string]: any } | undefined,
-              enumerable: true,
-              configurable: true,
-              writable: true,
-            });
-            return acc;
-          },
-          {},
-        )
-        : {},
-      endOfStream: isSet(object.endOfStream)
-        ? globalThis.Boolean(object.endOfStream)
-        : isSet(object.end_of_stream)
-        ? globalThis.Boolean(object.end_of_stream)
-        : false,
-    };
+  create(base?: DeepPartial<HttpHeaders>): HttpHeaders {
+    return HttpHeaders.fromPartial(base ?? {});
   },
-
-  toJSON(message: HttpHeaders): unknown {
-    const obj: any = {};
-    if (message.headers !== undefined) {
-      obj.headers = HeaderMap.toJSON(message.headers);
-    }
-    if (message.attributes) {
-      const entries = globalThis.Object.entries(message.attributes) as [string, { [key: string]: any } | undefined][];
-      if (entries.length > 0) {
-        obj.attributes = {};
-        entries.forEach(([k, v]) => {
-          obj.attributes[k] = v;
-        });
-      }
-    }
-    if (message.endOfStream !== false) {
-      obj.endOfStream = message.endOfStream;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<HttpHeaders>, I>>(base?: I): HttpHeaders {
-    return HttpHeaders.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<HttpHeaders>, I>>(object: I): HttpHeaders {
+  fromPartial(object: DeepPartial<HttpHeaders>): HttpHeaders {
     const message = createBaseHttpHeaders();
     message.headers = (object.headers !== undefined && object.headers !== null)
       ? HeaderMap.fromPartial(object.headers)
@@ -1347,28 +1358,10 @@ export const HttpHeaders_AttributesEntry: MessageFns<HttpHeaders_AttributesEntry
     }
   },
 
-  fromJSON(object: any): HttpHeaders_AttributesEntry {
-    return {
-      key: isSet(object.key) ? globalThis.String(object.key) : "",
-      value: isObject(object.value) ? object.value : undefined,
-    };
+  create(base?: DeepPartial<HttpHeaders_AttributesEntry>): HttpHeaders_AttributesEntry {
+    return HttpHeaders_AttributesEntry.fromPartial(base ?? {});
   },
-
-  toJSON(message: HttpHeaders_AttributesEntry): unknown {
-    const obj: any = {};
-    if (message.key !== "") {
-      obj.key = message.key;
-    }
-    if (message.value !== undefined) {
-      obj.value = message.value;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<HttpHeaders_AttributesEntry>, I>>(base?: I): HttpHeaders_AttributesEntry {
-    return HttpHeaders_AttributesEntry.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<HttpHeaders_AttributesEntry>, I>>(object: I): HttpHeaders_AttributesEntry {
+  fromPartial(object: DeepPartial<HttpHeaders_AttributesEntry>): HttpHeaders_AttributesEntry {
     const message = createBaseHttpHeaders_AttributesEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? undefined;
@@ -1377,7 +1370,13 @@ export const HttpHeaders_AttributesEntry: MessageFns<HttpHeaders_AttributesEntry
 };
 
 function createBaseHttpBody(): HttpBody {
-  return { body: Buffer.alloc(0), endOfStream: false };
+  return {
+    body: Buffer.alloc(0),
+    endOfStream: false,
+    endOfStreamWithoutMessage: false,
+    grpcMessageCompressed: false,
+    drainComplete: false,
+  };
 }
 
 export const HttpBody: MessageFns<HttpBody> = {
@@ -1387,6 +1386,15 @@ export const HttpBody: MessageFns<HttpBody> = {
     }
     if (message.endOfStream !== false) {
       writer.uint32(16).bool(message.endOfStream);
+    }
+    if (message.endOfStreamWithoutMessage !== false) {
+      writer.uint32(24).bool(message.endOfStreamWithoutMessage);
+    }
+    if (message.grpcMessageCompressed !== false) {
+      writer.uint32(32).bool(message.grpcMessageCompressed);
+    }
+    if (message.drainComplete !== false) {
+      writer.uint32(40).bool(message.drainComplete);
     }
     return writer;
   },
@@ -1420,6 +1428,30 @@ export const HttpBody: MessageFns<HttpBody> = {
             message.endOfStream = reader.bool();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.endOfStreamWithoutMessage = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.grpcMessageCompressed = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.drainComplete = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1432,35 +1464,16 @@ export const HttpBody: MessageFns<HttpBody> = {
     }
   },
 
-  fromJSON(object: any): HttpBody {
-    return {
-      body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0),
-      endOfStream: isSet(object.endOfStream)
-        ? globalThis.Boolean(object.endOfStream)
-        : isSet(object.end_of_stream)
-        ? globalThis.Boolean(object.end_of_stream)
-        : false,
-    };
+  create(base?: DeepPartial<HttpBody>): HttpBody {
+    return HttpBody.fromPartial(base ?? {});
   },
-
-  toJSON(message: HttpBody): unknown {
-    const obj: any = {};
-    if (message.body.length !== 0) {
-      obj.body = base64FromBytes(message.body);
-    }
-    if (message.endOfStream !== false) {
-      obj.endOfStream = message.endOfStream;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<HttpBody>, I>>(base?: I): HttpBody {
-    return HttpBody.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<HttpBody>, I>>(object: I): HttpBody {
+  fromPartial(object: DeepPartial<HttpBody>): HttpBody {
     const message = createBaseHttpBody();
     message.body = object.body ?? Buffer.alloc(0);
     message.endOfStream = object.endOfStream ?? false;
+    message.endOfStreamWithoutMessage = object.endOfStreamWithoutMessage ?? false;
+    message.grpcMessageCompressed = object.grpcMessageCompressed ?? false;
+    message.drainComplete = object.drainComplete ?? false;
     return message;
   },
 };
@@ -1510,22 +1523,10 @@ export const HttpTrailers: MessageFns<HttpTrailers> = {
     }
   },
 
-  fromJSON(object: any): HttpTrailers {
-    return { trailers: isSet(object.trailers) ? HeaderMap.fromJSON(object.trailers) : undefined };
+  create(base?: DeepPartial<HttpTrailers>): HttpTrailers {
+    return HttpTrailers.fromPartial(base ?? {});
   },
-
-  toJSON(message: HttpTrailers): unknown {
-    const obj: any = {};
-    if (message.trailers !== undefined) {
-      obj.trailers = HeaderMap.toJSON(message.trailers);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<HttpTrailers>, I>>(base?: I): HttpTrailers {
-    return HttpTrailers.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<HttpTrailers>, I>>(object: I): HttpTrailers {
+  fromPartial(object: DeepPartial<HttpTrailers>): HttpTrailers {
     const message = createBaseHttpTrailers();
     message.trailers = (object.trailers !== undefined && object.trailers !== null)
       ? HeaderMap.fromPartial(object.trailers)
@@ -1579,23 +1580,68 @@ export const HeadersResponse: MessageFns<HeadersResponse> = {
     }
   },
 
-  fromJSON(object: any): HeadersResponse {
-    return { response: isSet(object.response) ? CommonResponse.fromJSON(object.response) : undefined };
+  create(base?: DeepPartial<HeadersResponse>): HeadersResponse {
+    return HeadersResponse.fromPartial(base ?? {});
   },
-
-  toJSON(message: HeadersResponse): unknown {
-    const obj: any = {};
-    if (message.response !== undefined) {
-      obj.response = CommonResponse.toJSON(message.response);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<HeadersResponse>, I>>(base?: I): HeadersResponse {
-    return HeadersResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<HeadersResponse>, I>>(object: I): HeadersResponse {
+  fromPartial(object: DeepPartial<HeadersResponse>): HeadersResponse {
     const message = createBaseHeadersResponse();
+    message.response = (object.response !== undefined && object.response !== null)
+      ? CommonResponse.fromPartial(object.response)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseBodyResponse(): BodyResponse {
+  return { response: undefined };
+}
+
+export const BodyResponse: MessageFns<BodyResponse> = {
+  encode(message: BodyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.response !== undefined) {
+      CommonResponse.encode(message.response, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BodyResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBodyResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.response = CommonResponse.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<BodyResponse>): BodyResponse {
+    return BodyResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BodyResponse>): BodyResponse {
+    const message = createBaseBodyResponse();
     message.response = (object.response !== undefined && object.response !== null)
       ? CommonResponse.fromPartial(object.response)
       : undefined;
@@ -1648,28 +1694,10 @@ export const TrailersResponse: MessageFns<TrailersResponse> = {
     }
   },
 
-  fromJSON(object: any): TrailersResponse {
-    return {
-      headerMutation: isSet(object.headerMutation)
-        ? HeaderMutation.fromJSON(object.headerMutation)
-        : isSet(object.header_mutation)
-        ? HeaderMutation.fromJSON(object.header_mutation)
-        : undefined,
-    };
+  create(base?: DeepPartial<TrailersResponse>): TrailersResponse {
+    return TrailersResponse.fromPartial(base ?? {});
   },
-
-  toJSON(message: TrailersResponse): unknown {
-    const obj: any = {};
-    if (message.headerMutation !== undefined) {
-      obj.headerMutation = HeaderMutation.toJSON(message.headerMutation);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<TrailersResponse>, I>>(base?: I): TrailersResponse {
-    return TrailersResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<TrailersResponse>, I>>(object: I): TrailersResponse {
+  fromPartial(object: DeepPartial<TrailersResponse>): TrailersResponse {
     const message = createBaseTrailersResponse();
     message.headerMutation = (object.headerMutation !== undefined && object.headerMutation !== null)
       ? HeaderMutation.fromPartial(object.headerMutation)
@@ -1678,19 +1706,27 @@ export const TrailersResponse: MessageFns<TrailersResponse> = {
   },
 };
 
-function createBaseBodyResponse(): BodyResponse {
+function createBaseStreamedImmediateResponse(): StreamedImmediateResponse {
   return { response: undefined };
 }
 
-export const BodyResponse: MessageFns<BodyResponse> = {
-  encode(message: BodyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.response !== undefined) {
-      CommonResponse.encode(message.response, writer.uint32(10).fork()).join();
+export const StreamedImmediateResponse: MessageFns<StreamedImmediateResponse> = {
+  encode(message: StreamedImmediateResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.response?.$case) {
+      case "headersResponse":
+        HttpHeaders.encode(message.response.value, writer.uint32(10).fork()).join();
+        break;
+      case "bodyResponse":
+        StreamedBodyResponse.encode(message.response.value, writer.uint32(18).fork()).join();
+        break;
+      case "trailersResponse":
+        HeaderMap.encode(message.response.value, writer.uint32(26).fork()).join();
+        break;
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): BodyResponse {
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamedImmediateResponse {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -1699,7 +1735,7 @@ export const BodyResponse: MessageFns<BodyResponse> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseBodyResponse();
+      const message = createBaseStreamedImmediateResponse();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -1708,7 +1744,23 @@ export const BodyResponse: MessageFns<BodyResponse> = {
               break;
             }
 
-            message.response = CommonResponse.decode(reader, reader.uint32());
+            message.response = { $case: "headersResponse", value: HttpHeaders.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.response = { $case: "bodyResponse", value: StreamedBodyResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.response = { $case: "trailersResponse", value: HeaderMap.decode(reader, reader.uint32()) };
             continue;
           }
         }
@@ -1723,26 +1775,31 @@ export const BodyResponse: MessageFns<BodyResponse> = {
     }
   },
 
-  fromJSON(object: any): BodyResponse {
-    return { response: isSet(object.response) ? CommonResponse.fromJSON(object.response) : undefined };
+  create(base?: DeepPartial<StreamedImmediateResponse>): StreamedImmediateResponse {
+    return StreamedImmediateResponse.fromPartial(base ?? {});
   },
-
-  toJSON(message: BodyResponse): unknown {
-    const obj: any = {};
-    if (message.response !== undefined) {
-      obj.response = CommonResponse.toJSON(message.response);
+  fromPartial(object: DeepPartial<StreamedImmediateResponse>): StreamedImmediateResponse {
+    const message = createBaseStreamedImmediateResponse();
+    switch (object.response?.$case) {
+      case "headersResponse": {
+        if (object.response?.value !== undefined && object.response?.value !== null) {
+          message.response = { $case: "headersResponse", value: HttpHeaders.fromPartial(object.response.value) };
+        }
+        break;
+      }
+      case "bodyResponse": {
+        if (object.response?.value !== undefined && object.response?.value !== null) {
+          message.response = { $case: "bodyResponse", value: StreamedBodyResponse.fromPartial(object.response.value) };
+        }
+        break;
+      }
+      case "trailersResponse": {
+        if (object.response?.value !== undefined && object.response?.value !== null) {
+          message.response = { $case: "trailersResponse", value: HeaderMap.fromPartial(object.response.value) };
+        }
+        break;
+      }
     }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<BodyResponse>, I>>(base?: I): BodyResponse {
-    return BodyResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<BodyResponse>, I>>(object: I): BodyResponse {
-    const message = createBaseBodyResponse();
-    message.response = (object.response !== undefined && object.response !== null)
-      ? CommonResponse.fromPartial(object.response)
-      : undefined;
     return message;
   },
 };
@@ -1836,52 +1893,10 @@ export const CommonResponse: MessageFns<CommonResponse> = {
     }
   },
 
-  fromJSON(object: any): CommonResponse {
-    return {
-      status: isSet(object.status) ? commonResponse_ResponseStatusFromJSON(object.status) : 0,
-      headerMutation: isSet(object.headerMutation)
-        ? HeaderMutation.fromJSON(object.headerMutation)
-        : isSet(object.header_mutation)
-        ? HeaderMutation.fromJSON(object.header_mutation)
-        : undefined,
-      bodyMutation: isSet(object.bodyMutation)
-        ? BodyMutation.fromJSON(object.bodyMutation)
-        : isSet(object.body_mutation)
-        ? BodyMutation.fromJSON(object.body_mutation)
-        : undefined,
-      trailers: isSet(object.trailers) ? HeaderMap.fromJSON(object.trailers) : undefined,
-      clearRouteCache: isSet(object.clearRouteCache)
-        ? globalThis.Boolean(object.clearRouteCache)
-        : isSet(object.clear_route_cache)
-        ? globalThis.Boolean(object.clear_route_cache)
-        : false,
-    };
+  create(base?: DeepPartial<CommonResponse>): CommonResponse {
+    return CommonResponse.fromPartial(base ?? {});
   },
-
-  toJSON(message: CommonResponse): unknown {
-    const obj: any = {};
-    if (message.status !== 0) {
-      obj.status = commonResponse_ResponseStatusToJSON(message.status);
-    }
-    if (message.headerMutation !== undefined) {
-      obj.headerMutation = HeaderMutation.toJSON(message.headerMutation);
-    }
-    if (message.bodyMutation !== undefined) {
-      obj.bodyMutation = BodyMutation.toJSON(message.bodyMutation);
-    }
-    if (message.trailers !== undefined) {
-      obj.trailers = HeaderMap.toJSON(message.trailers);
-    }
-    if (message.clearRouteCache !== false) {
-      obj.clearRouteCache = message.clearRouteCache;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<CommonResponse>, I>>(base?: I): CommonResponse {
-    return CommonResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<CommonResponse>, I>>(object: I): CommonResponse {
+  fromPartial(object: DeepPartial<CommonResponse>): CommonResponse {
     const message = createBaseCommonResponse();
     message.status = object.status ?? 0;
     message.headerMutation = (object.headerMutation !== undefined && object.headerMutation !== null)
@@ -1987,44 +2002,10 @@ export const ImmediateResponse: MessageFns<ImmediateResponse> = {
     }
   },
 
-  fromJSON(object: any): ImmediateResponse {
-    return {
-      status: isSet(object.status) ? HttpStatus.fromJSON(object.status) : undefined,
-      headers: isSet(object.headers) ? HeaderMutation.fromJSON(object.headers) : undefined,
-      body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0),
-      grpcStatus: isSet(object.grpcStatus)
-        ? GrpcStatus.fromJSON(object.grpcStatus)
-        : isSet(object.grpc_status)
-        ? GrpcStatus.fromJSON(object.grpc_status)
-        : undefined,
-      details: isSet(object.details) ? globalThis.String(object.details) : "",
-    };
+  create(base?: DeepPartial<ImmediateResponse>): ImmediateResponse {
+    return ImmediateResponse.fromPartial(base ?? {});
   },
-
-  toJSON(message: ImmediateResponse): unknown {
-    const obj: any = {};
-    if (message.status !== undefined) {
-      obj.status = HttpStatus.toJSON(message.status);
-    }
-    if (message.headers !== undefined) {
-      obj.headers = HeaderMutation.toJSON(message.headers);
-    }
-    if (message.body.length !== 0) {
-      obj.body = base64FromBytes(message.body);
-    }
-    if (message.grpcStatus !== undefined) {
-      obj.grpcStatus = GrpcStatus.toJSON(message.grpcStatus);
-    }
-    if (message.details !== "") {
-      obj.details = message.details;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<ImmediateResponse>, I>>(base?: I): ImmediateResponse {
-    return ImmediateResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<ImmediateResponse>, I>>(object: I): ImmediateResponse {
+  fromPartial(object: DeepPartial<ImmediateResponse>): ImmediateResponse {
     const message = createBaseImmediateResponse();
     message.status = (object.status !== undefined && object.status !== null)
       ? HttpStatus.fromPartial(object.status)
@@ -2086,22 +2067,10 @@ export const GrpcStatus: MessageFns<GrpcStatus> = {
     }
   },
 
-  fromJSON(object: any): GrpcStatus {
-    return { status: isSet(object.status) ? globalThis.Number(object.status) : 0 };
+  create(base?: DeepPartial<GrpcStatus>): GrpcStatus {
+    return GrpcStatus.fromPartial(base ?? {});
   },
-
-  toJSON(message: GrpcStatus): unknown {
-    const obj: any = {};
-    if (message.status !== 0) {
-      obj.status = Math.round(message.status);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<GrpcStatus>, I>>(base?: I): GrpcStatus {
-    return GrpcStatus.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<GrpcStatus>, I>>(object: I): GrpcStatus {
+  fromPartial(object: DeepPartial<GrpcStatus>): GrpcStatus {
     const message = createBaseGrpcStatus();
     message.status = object.status ?? 0;
     return message;
@@ -2164,39 +2133,122 @@ export const HeaderMutation: MessageFns<HeaderMutation> = {
     }
   },
 
-  fromJSON(object: any): HeaderMutation {
-    return {
-      setHeaders: globalThis.Array.isArray(object?.setHeaders)
-        ? object.setHeaders.map((e: any) => HeaderValueOption.fromJSON(e))
-        : globalThis.Array.isArray(object?.set_headers)
-        ? object.set_headers.map((e: any) => HeaderValueOption.fromJSON(e))
-        : [],
-      removeHeaders: globalThis.Array.isArray(object?.removeHeaders)
-        ? object.removeHeaders.map((e: any) => globalThis.String(e))
-        : globalThis.Array.isArray(object?.remove_headers)
-        ? object.remove_headers.map((e: any) => globalThis.String(e))
-        : [],
-    };
+  create(base?: DeepPartial<HeaderMutation>): HeaderMutation {
+    return HeaderMutation.fromPartial(base ?? {});
   },
-
-  toJSON(message: HeaderMutation): unknown {
-    const obj: any = {};
-    if (message.setHeaders?.length) {
-      obj.setHeaders = message.setHeaders.map((e) => HeaderValueOption.toJSON(e));
-    }
-    if (message.removeHeaders?.length) {
-      obj.removeHeaders = message.removeHeaders;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<HeaderMutation>, I>>(base?: I): HeaderMutation {
-    return HeaderMutation.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<HeaderMutation>, I>>(object: I): HeaderMutation {
+  fromPartial(object: DeepPartial<HeaderMutation>): HeaderMutation {
     const message = createBaseHeaderMutation();
     message.setHeaders = object.setHeaders?.map((e) => HeaderValueOption.fromPartial(e)) || [];
     message.removeHeaders = object.removeHeaders?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseStreamedBodyResponse(): StreamedBodyResponse {
+  return {
+    body: Buffer.alloc(0),
+    endOfStream: false,
+    endOfStreamWithoutMessage: false,
+    grpcMessageCompressed: false,
+    drainComplete: false,
+  };
+}
+
+export const StreamedBodyResponse: MessageFns<StreamedBodyResponse> = {
+  encode(message: StreamedBodyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.body.length !== 0) {
+      writer.uint32(10).bytes(message.body);
+    }
+    if (message.endOfStream !== false) {
+      writer.uint32(16).bool(message.endOfStream);
+    }
+    if (message.endOfStreamWithoutMessage !== false) {
+      writer.uint32(24).bool(message.endOfStreamWithoutMessage);
+    }
+    if (message.grpcMessageCompressed !== false) {
+      writer.uint32(32).bool(message.grpcMessageCompressed);
+    }
+    if (message.drainComplete !== false) {
+      writer.uint32(40).bool(message.drainComplete);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamedBodyResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamedBodyResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.body = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.endOfStream = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.endOfStreamWithoutMessage = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.grpcMessageCompressed = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.drainComplete = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<StreamedBodyResponse>): StreamedBodyResponse {
+    return StreamedBodyResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StreamedBodyResponse>): StreamedBodyResponse {
+    const message = createBaseStreamedBodyResponse();
+    message.body = object.body ?? Buffer.alloc(0);
+    message.endOfStream = object.endOfStream ?? false;
+    message.endOfStreamWithoutMessage = object.endOfStreamWithoutMessage ?? false;
+    message.grpcMessageCompressed = object.grpcMessageCompressed ?? false;
+    message.drainComplete = object.drainComplete ?? false;
     return message;
   },
 };
@@ -2213,6 +2265,9 @@ export const BodyMutation: MessageFns<BodyMutation> = {
         break;
       case "clearBody":
         writer.uint32(16).bool(message.mutation.value);
+        break;
+      case "streamedResponse":
+        StreamedBodyResponse.encode(message.mutation.value, writer.uint32(26).fork()).join();
         break;
     }
     return writer;
@@ -2247,6 +2302,17 @@ export const BodyMutation: MessageFns<BodyMutation> = {
             message.mutation = { $case: "clearBody", value: reader.bool() };
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.mutation = {
+              $case: "streamedResponse",
+              value: StreamedBodyResponse.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2259,32 +2325,10 @@ export const BodyMutation: MessageFns<BodyMutation> = {
     }
   },
 
-  fromJSON(object: any): BodyMutation {
-    return {
-      mutation: isSet(object.body)
-        ? { $case: "body", value: Buffer.from(bytesFromBase64(object.body)) }
-        : isSet(object.clearBody)
-        ? { $case: "clearBody", value: globalThis.Boolean(object.clearBody) }
-        : isSet(object.clear_body)
-        ? { $case: "clearBody", value: globalThis.Boolean(object.clear_body) }
-        : undefined,
-    };
+  create(base?: DeepPartial<BodyMutation>): BodyMutation {
+    return BodyMutation.fromPartial(base ?? {});
   },
-
-  toJSON(message: BodyMutation): unknown {
-    const obj: any = {};
-    if (message.mutation?.$case === "body") {
-      obj.body = base64FromBytes(message.mutation.value);
-    } else if (message.mutation?.$case === "clearBody") {
-      obj.clearBody = message.mutation.value;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<BodyMutation>, I>>(base?: I): BodyMutation {
-    return BodyMutation.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<BodyMutation>, I>>(object: I): BodyMutation {
+  fromPartial(object: DeepPartial<BodyMutation>): BodyMutation {
     const message = createBaseBodyMutation();
     switch (object.mutation?.$case) {
       case "body": {
@@ -2299,98 +2343,43 @@ export const BodyMutation: MessageFns<BodyMutation> = {
         }
         break;
       }
+      case "streamedResponse": {
+        if (object.mutation?.value !== undefined && object.mutation?.value !== null) {
+          message.mutation = {
+            $case: "streamedResponse",
+            value: StreamedBodyResponse.fromPartial(object.mutation.value),
+          };
+        }
+        break;
+      }
     }
     return message;
   },
 };
 
-export type ExternalProcessorService = typeof ExternalProcessorService;
-export const ExternalProcessorService = {
-  /**
-   * This begins the bidirectional stream that Envoy will use to
-   * give the server control over what the filter does. The actual
-   * protocol is described by the ProcessingRequest and ProcessingResponse
-   * messages below.
-   */
-  process: {
-    path: "/envoy.service.ext_proc.v3.ExternalProcessor/Process" as const,
-    requestStream: true as const,
-    responseStream: true as const,
-    requestSerialize: (value: ProcessingRequest): Buffer => Buffer.from(ProcessingRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): ProcessingRequest => ProcessingRequest.decode(value),
-    responseSerialize: (value: ProcessingResponse): Buffer => Buffer.from(ProcessingResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): ProcessingResponse => ProcessingResponse.decode(value),
-  },
-} as const;
-
-export interface ExternalProcessorServer extends UntypedServiceImplementation {
-  /**
-   * This begins the bidirectional stream that Envoy will use to
-   * give the server control over what the filter does. The actual
-   * protocol is described by the ProcessingRequest and ProcessingResponse
-   * messages below.
-   */
-  process: handleBidiStreamingCall<ProcessingRequest, ProcessingResponse>;
-}
-
-export interface ExternalProcessorClient extends Client {
-  /**
-   * This begins the bidirectional stream that Envoy will use to
-   * give the server control over what the filter does. The actual
-   * protocol is described by the ProcessingRequest and ProcessingResponse
-   * messages below.
-   */
-  process(): ClientDuplexStream<ProcessingRequest, ProcessingResponse>;
-  process(options: Partial<CallOptions>): ClientDuplexStream<ProcessingRequest, ProcessingResponse>;
-  process(
-    metadata: Metadata,
-    options?: Partial<CallOptions>,
-  ): ClientDuplexStream<ProcessingRequest, ProcessingResponse>;
-}
-
-export const ExternalProcessorClient = makeGenericClientConstructor(
-  ExternalProcessorService,
-  "envoy.service.ext_proc.v3.ExternalProcessor",
-) as unknown as {
-  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): ExternalProcessorClient;
-  service: typeof ExternalProcessorService;
-  serviceName: string;
-};
-
-function bytesFromBase64(b64: string): Uint8Array {
-  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
-}
-
-function base64FromBytes(arr: Uint8Array): string {
-  return globalThis.Buffer.from(arr).toString("base64");
-}
-
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
-export type DeepPartial<T> = T extends Builtin ? T
+type DeepPartial<T> = T extends Builtin ? T
   : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
   : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
   : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
-function isObject(value: any): boolean {
-  return typeof value === "object" && value !== null;
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
 }
 
-function isSet(value: any): boolean {
-  return value !== null && value !== undefined;
-}
-
-export interface MessageFns<T> {
+interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
-  fromJSON(object: any): T;
-  toJSON(message: T): unknown;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
+  create(base?: DeepPartial<T>): T;
+  fromPartial(object: DeepPartial<T>): T;
 }

@@ -7,150 +7,30 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 
-export const protobufPackage = "envoy.extensions.filters.http.ext_proc.v3";
-
-export const protobufFileName = "envoy/extensions/filters/http/ext_proc/v3/processing_mode.proto";
-
-/** [#next-free-field: 7] */
 export interface ProcessingMode {
-  /** How to handle the request header. Default is "SEND". */
   requestHeaderMode: ProcessingMode_HeaderSendMode;
-  /** How to handle the response header. Default is "SEND". */
   responseHeaderMode: ProcessingMode_HeaderSendMode;
-  /** How to handle the request body. Default is "NONE". */
   requestBodyMode: ProcessingMode_BodySendMode;
-  /** How do handle the response body. Default is "NONE". */
   responseBodyMode: ProcessingMode_BodySendMode;
-  /** How to handle the request trailers. Default is "SKIP". */
   requestTrailerMode: ProcessingMode_HeaderSendMode;
-  /** How to handle the response trailers. Default is "SKIP". */
   responseTrailerMode: ProcessingMode_HeaderSendMode;
 }
 
-/** Control how headers and trailers are handled */
 export enum ProcessingMode_HeaderSendMode {
-  /**
-   * DEFAULT - The default HeaderSendMode depends on which part of the message is being
-   * processed. By default, request and response headers are sent,
-   * while trailers are skipped.
-   */
   DEFAULT = 0,
-  /** SEND - Send the header or trailer. */
   SEND = 1,
-  /** SKIP - Do not send the header or trailer. */
   SKIP = 2,
   UNRECOGNIZED = -1,
 }
 
-export function processingMode_HeaderSendModeFromJSON(object: any): ProcessingMode_HeaderSendMode {
-  switch (object) {
-    case 0:
-    case "DEFAULT":
-      return ProcessingMode_HeaderSendMode.DEFAULT;
-    case 1:
-    case "SEND":
-      return ProcessingMode_HeaderSendMode.SEND;
-    case 2:
-    case "SKIP":
-      return ProcessingMode_HeaderSendMode.SKIP;
-    case -1:
-    case "UNRECOGNIZED":
-    default:
-      return ProcessingMode_HeaderSendMode.UNRECOGNIZED;
-  }
-}
-
-export function processingMode_HeaderSendModeToJSON(object: ProcessingMode_HeaderSendMode): string {
-  switch (object) {
-    case ProcessingMode_HeaderSendMode.DEFAULT:
-      return "DEFAULT";
-    case ProcessingMode_HeaderSendMode.SEND:
-      return "SEND";
-    case ProcessingMode_HeaderSendMode.SKIP:
-      return "SKIP";
-    case ProcessingMode_HeaderSendMode.UNRECOGNIZED:
-    default:
-      return "UNRECOGNIZED";
-  }
-}
-
-/**
- * Control how the request and response bodies are handled
- * When body mutation by external processor is enabled, ext_proc filter will always remove
- * the content length header in three cases below because content length can not be guaranteed
- * to be set correctly:
- * 1) STREAMED BodySendMode: header processing completes before body mutation comes back.
- * 2) BUFFERED_PARTIAL BodySendMode: body is buffered and could be injected in different phases.
- * 3) BUFFERED BodySendMode + SKIP HeaderSendMode: header processing (e.g., update content-length) is skipped.
- *
- * In Envoy's http1 codec implementation, removing content length will enable chunked transfer
- * encoding whenever feasible. The recipient (either client or server) must be able
- * to parse and decode the chunked transfer coding.
- * (see `details in RFC9112 <https://tools.ietf.org/html/rfc9112#section-7.1>`_).
- *
- * In BUFFERED BodySendMode + SEND HeaderSendMode, content length header is allowed but it is
- * external processor's responsibility to set the content length correctly matched to the length
- * of mutated body. If they don't match, the corresponding body mutation will be rejected and
- * local reply will be sent with an error message.
- */
 export enum ProcessingMode_BodySendMode {
-  /** NONE - Do not send the body at all. This is the default. */
   NONE = 0,
-  /**
-   * STREAMED - Stream the body to the server in pieces as they arrive at the
-   * proxy.
-   */
   STREAMED = 1,
-  /**
-   * BUFFERED - Buffer the message body in memory and send the entire body at once.
-   * If the body exceeds the configured buffer limit, then the
-   * downstream system will receive an error.
-   */
   BUFFERED = 2,
-  /**
-   * BUFFERED_PARTIAL - Buffer the message body in memory and send the entire body in one
-   * chunk. If the body exceeds the configured buffer limit, then the body contents
-   * up to the buffer limit will be sent.
-   */
   BUFFERED_PARTIAL = 3,
+  FULL_DUPLEX_STREAMED = 4,
+  GRPC = 5,
   UNRECOGNIZED = -1,
-}
-
-export function processingMode_BodySendModeFromJSON(object: any): ProcessingMode_BodySendMode {
-  switch (object) {
-    case 0:
-    case "NONE":
-      return ProcessingMode_BodySendMode.NONE;
-    case 1:
-    case "STREAMED":
-      return ProcessingMode_BodySendMode.STREAMED;
-    case 2:
-    case "BUFFERED":
-      return ProcessingMode_BodySendMode.BUFFERED;
-    case 3:
-    case "BUFFERED_PARTIAL":
-      return ProcessingMode_BodySendMode.BUFFERED_PARTIAL;
-    case -1:
-    case "UNRECOGNIZED":
-    default:
-      return ProcessingMode_BodySendMode.UNRECOGNIZED;
-  }
-}
-
-export function processingMode_BodySendModeToJSON(object: ProcessingMode_BodySendMode): string {
-  switch (object) {
-    case ProcessingMode_BodySendMode.NONE:
-      return "NONE";
-    case ProcessingMode_BodySendMode.STREAMED:
-      return "STREAMED";
-    case ProcessingMode_BodySendMode.BUFFERED:
-      return "BUFFERED";
-    case ProcessingMode_BodySendMode.BUFFERED_PARTIAL:
-      return "BUFFERED_PARTIAL";
-    case ProcessingMode_BodySendMode.UNRECOGNIZED:
-    default:
-      return "UNRECOGNIZED";
-  }
 }
 
 function createBaseProcessingMode(): ProcessingMode {
@@ -260,68 +140,10 @@ export const ProcessingMode: MessageFns<ProcessingMode> = {
     }
   },
 
-  fromJSON(object: any): ProcessingMode {
-    return {
-      requestHeaderMode: isSet(object.requestHeaderMode)
-        ? processingMode_HeaderSendModeFromJSON(object.requestHeaderMode)
-        : isSet(object.request_header_mode)
-        ? processingMode_HeaderSendModeFromJSON(object.request_header_mode)
-        : 0,
-      responseHeaderMode: isSet(object.responseHeaderMode)
-        ? processingMode_HeaderSendModeFromJSON(object.responseHeaderMode)
-        : isSet(object.response_header_mode)
-        ? processingMode_HeaderSendModeFromJSON(object.response_header_mode)
-        : 0,
-      requestBodyMode: isSet(object.requestBodyMode)
-        ? processingMode_BodySendModeFromJSON(object.requestBodyMode)
-        : isSet(object.request_body_mode)
-        ? processingMode_BodySendModeFromJSON(object.request_body_mode)
-        : 0,
-      responseBodyMode: isSet(object.responseBodyMode)
-        ? processingMode_BodySendModeFromJSON(object.responseBodyMode)
-        : isSet(object.response_body_mode)
-        ? processingMode_BodySendModeFromJSON(object.response_body_mode)
-        : 0,
-      requestTrailerMode: isSet(object.requestTrailerMode)
-        ? processingMode_HeaderSendModeFromJSON(object.requestTrailerMode)
-        : isSet(object.request_trailer_mode)
-        ? processingMode_HeaderSendModeFromJSON(object.request_trailer_mode)
-        : 0,
-      responseTrailerMode: isSet(object.responseTrailerMode)
-        ? processingMode_HeaderSendModeFromJSON(object.responseTrailerMode)
-        : isSet(object.response_trailer_mode)
-        ? processingMode_HeaderSendModeFromJSON(object.response_trailer_mode)
-        : 0,
-    };
+  create(base?: DeepPartial<ProcessingMode>): ProcessingMode {
+    return ProcessingMode.fromPartial(base ?? {});
   },
-
-  toJSON(message: ProcessingMode): unknown {
-    const obj: any = {};
-    if (message.requestHeaderMode !== 0) {
-      obj.requestHeaderMode = processingMode_HeaderSendModeToJSON(message.requestHeaderMode);
-    }
-    if (message.responseHeaderMode !== 0) {
-      obj.responseHeaderMode = processingMode_HeaderSendModeToJSON(message.responseHeaderMode);
-    }
-    if (message.requestBodyMode !== 0) {
-      obj.requestBodyMode = processingMode_BodySendModeToJSON(message.requestBodyMode);
-    }
-    if (message.responseBodyMode !== 0) {
-      obj.responseBodyMode = processingMode_BodySendModeToJSON(message.responseBodyMode);
-    }
-    if (message.requestTrailerMode !== 0) {
-      obj.requestTrailerMode = processingMode_HeaderSendModeToJSON(message.requestTrailerMode);
-    }
-    if (message.responseTrailerMode !== 0) {
-      obj.responseTrailerMode = processingMode_HeaderSendModeToJSON(message.responseTrailerMode);
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<ProcessingMode>, I>>(base?: I): ProcessingMode {
-    return ProcessingMode.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<ProcessingMode>, I>>(object: I): ProcessingMode {
+  fromPartial(object: DeepPartial<ProcessingMode>): ProcessingMode {
     const message = createBaseProcessingMode();
     message.requestHeaderMode = object.requestHeaderMode ?? 0;
     message.responseHeaderMode = object.responseHeaderMode ?? 0;
@@ -335,26 +157,16 @@ export const ProcessingMode: MessageFns<ProcessingMode> = {
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
-export type DeepPartial<T> = T extends Builtin ? T
+type DeepPartial<T> = T extends Builtin ? T
   : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
   : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
   : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
-function isSet(value: any): boolean {
-  return value !== null && value !== undefined;
-}
-
-export interface MessageFns<T> {
+interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
-  fromJSON(object: any): T;
-  toJSON(message: T): unknown;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
+  create(base?: DeepPartial<T>): T;
+  fromPartial(object: DeepPartial<T>): T;
 }
