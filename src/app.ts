@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Dispatcher } from 'undici';
 import { startAdminServer, type AdminServer } from './admin/admin-server';
+import { tokenFromFile } from './admin/admin-token';
 import { healthRoutes, metricsRoute, statusRoute, wakeRoute } from './admin/routes';
 import { systemClock, type Clock } from './clock';
 import { OVERRIDE_MARGIN_MS, type Config } from './config/load';
@@ -82,7 +83,7 @@ export function buildApp(deps: AppDeps): App {
     ...healthRoutes({ ready: () => grpc !== undefined && providerSynced, draining: () => draining }),
     metricsRoute(metrics.registry),
     statusRoute(waker, () => ({ draining, cache: cache.size })),
-    wakeRoute(waker, config.defaultNamespace),
+    wakeRoute(waker, config.defaultNamespace, tokenFromFile(config.adminTokenFile)),
   ];
 
   return {

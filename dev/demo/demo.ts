@@ -4,6 +4,10 @@
  *
  * scripts/demo.mjs installs and builds first, checks the ports, then calls `runDemo` from the compiled
  * build/dev/demo/demo.js. Everything here reuses dev/stack, like the end-to-end tests. */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startEnvoy, type EnvoyProcess } from '../stack/envoy';
 import { startProvider, startWaker, type ProviderProcess, type WakerProcess } from '../stack/processes';
 import { followLogs } from './live-log';
@@ -32,6 +36,8 @@ export const DEMO_FUNCTIONS = ['hello:1000', 'slow:3000', 'report.staging:500'] 
 const OWNED = new Set(['WAKER_PROVIDER_URL', 'WAKER_GRPC_ADDRESS', 'WAKER_ADMIN_ADDRESS']);
 
 interface Running {
+  /** The admin bearer token file the demo made (POST /wake needs it), unless the caller set one. */
+  adminTokenFile?: string;
   provider?: ProviderProcess;
   waker?: WakerProcess;
   envoy?: EnvoyProcess;
@@ -62,7 +68,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     return 1;
   }
   const { provider, waker, envoy } = running as Required<Running>;
-  const at: DemoAddresses = { envoy: envoy.port, envoyAdmin: envoy.adminPort, grpc: waker.grpcPort, admin: waker.adminPort, provider: provider.port };
+  const at: DemoAddresses = { envoy: envoy.port, envoyAdmin: envoy.adminPort, grpc: waker.grpcPort, admin: waker.adminPort, provider: provider.port, adminTokenFile: running.adminTokenFile ?? '' };
   printStack(at);
 
   const logs = followLogs({ provider: provider.child, waker: waker.child, envoy: envoy.child });
@@ -106,8 +112,12 @@ async function startDemoStack(options: DemoOptions, running: Running): Promise<v
   running.provider = await startProvider([...functionArgs, '--port', String(ports.provider)]);
 
   say('Starting faas-waker ...');
+  const passed = passThroughWakerEnv(options.env);
+  // POST /wake needs a bearer token; the demo makes one so its pre-warm example works as printed.
+  running.adminTokenFile = passed.WAKER_ADMIN_TOKEN_FILE ?? demoTokenFile();
   running.waker = await startWaker({
-    ...passThroughWakerEnv(options.env),
+    ...passed,
+    WAKER_ADMIN_TOKEN_FILE: running.adminTokenFile,
     WAKER_PROVIDER_URL: running.provider.url,
     WAKER_GRPC_ADDRESS: `127.0.0.1:${ports.grpc}`,
     WAKER_ADMIN_ADDRESS: `127.0.0.1:${ports.admin}`,
@@ -125,6 +135,13 @@ async function startDemoStack(options: DemoOptions, running: Running): Promise<v
       admin.address.socket_address.port_value = envoyAdmin;
     },
   });
+}
+
+/** A random token in a private temporary file (0600 in a 0700 directory). */
+function demoTokenFile(): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'faas-waker-demo-')), 'admin-token');
+  writeFileSync(file, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600 });
+  return file;
 }
 
 /** WAKER_* settings from the caller's shell reach faas-waker, so `WAKER_READY_TTL=30s npm run demo` works. */

@@ -7,6 +7,8 @@ export interface DemoAddresses {
   readonly grpc: number;
   readonly admin: number;
   readonly provider: number;
+  /** The file holding the admin bearer token (POST /wake). */
+  readonly adminTokenFile: string;
 }
 
 export interface Measurement {
@@ -110,7 +112,7 @@ export function curlCommands(at: DemoAddresses): string {
     ["faas-waker's Prometheus metrics", `curl -s http://127.0.0.1:${at.admin}/metrics | grep '^faas_waker_'`],
     [
       'pre-warm: put slow to sleep, then wake it through faas-waker ahead of any request (answers when it is ready)',
-      `curl -s -X POST http://127.0.0.1:${at.provider}/_/scale-to-zero/slow; curl -s -X POST http://127.0.0.1:${at.admin}/wake/slow`,
+      `curl -s -X POST http://127.0.0.1:${at.provider}/_/scale-to-zero/slow; curl -s -X POST -H "authorization: Bearer $(cat ${at.adminTokenFile})" http://127.0.0.1:${at.admin}/wake/slow`,
     ],
     ["Envoy's ext_proc filter stats (stat_prefix faas_waker)", `curl -s 127.0.0.1:${at.envoyAdmin}/stats | grep ext_proc`],
     ["the local provider's call counters (status and scale calls per function)", `curl -s http://127.0.0.1:${at.provider}/_/stats`],

@@ -8,6 +8,7 @@ export interface AdminAnswer {
   readonly status: number;
   readonly body: string;
   readonly contentType?: string;
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export interface AdminServer {
@@ -47,7 +48,7 @@ async function handle(routes: readonly AdminRoute[], req: IncomingMessage, res: 
     answer = { status: 500, body: 'internal error\n' };
   }
   req.resume();
-  res.writeHead(answer.status, { 'content-type': answer.contentType ?? 'text/plain; charset=utf-8' });
+  res.writeHead(answer.status, { ...answer.headers, 'content-type': answer.contentType ?? 'text/plain; charset=utf-8' });
   res.end(answer.body);
 }
 

@@ -35,6 +35,7 @@ export interface Settings {
   namespaces: string[] | undefined;
   grpcAddress: string;
   adminAddress: string;
+  adminTokenFile: string | undefined;
   holdTimeoutMs: number;
   wakeTimeoutMs: number;
   maxHeldPerFunction: number;
@@ -66,6 +67,7 @@ export const SETTINGS: readonly Row[] = [
   { key: 'namespaces', env: 'WAKER_NAMESPACES', flag: 'namespaces', parse: parseNamespaces, help: 'kubernetes: comma-separated namespaces watched and touched; default WAKER_DEFAULT_NAMESPACE' },
   { key: 'grpcAddress', env: 'WAKER_GRPC_ADDRESS', flag: 'grpc-address', defaultText: '0.0.0.0:50051', parse: parseListenAddress, help: 'Where the ext_proc gRPC server listens (host:port or unix:/path)' },
   { key: 'adminAddress', env: 'WAKER_ADMIN_ADDRESS', flag: 'admin-address', defaultText: '0.0.0.0:9090', parse: parseListenAddress, help: 'Where the admin HTTP server listens (health, metrics, pre-warm)' },
+  { key: 'adminTokenFile', env: 'WAKER_ADMIN_TOKEN_FILE', flag: 'admin-token-file', parse: parseText, help: 'File with the bearer token that admin routes which change anything (POST /wake) require; re-read when it changes. Unset: those routes answer 403' },
   { key: 'holdTimeoutMs', env: 'WAKER_HOLD_TIMEOUT', flag: 'hold-timeout', defaultText: '60s', parse: parseDuration, help: 'Longest a request is held while its function wakes; then 504' },
   { key: 'wakeTimeoutMs', env: 'WAKER_WAKE_TIMEOUT', flag: 'wake-timeout', defaultText: '120s', parse: parseDuration, help: 'Longest one wake keeps polling the provider (>= hold timeout; goes on for later requests after a 504)' },
   { key: 'maxHeldPerFunction', env: 'WAKER_MAX_HELD_PER_FUNCTION', flag: 'max-held-per-function', defaultText: '1000', parse: parsePositiveInt, help: 'Requests held at once for one function; the excess gets 503 + retry-after' },

@@ -1,13 +1,20 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startStack, type Stack } from '../../dev/stack/stack';
 import { agent, get, waitUntil } from './http';
 
 /** What operators see: cold starts in headers and access logs, exact metrics, bounded series, pre-warm. */
 let stack: Stack;
+const TOKEN = 'e2e-admin-token-0123456789';
+const tokenFile = join(mkdtempSync(join(tmpdir(), 'faas-waker-ops-')), 'admin-token');
+writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
+const withToken = { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } };
 
 beforeAll(async () => {
   stack = await startStack({
     providerArgs: ['--function', 'cold:300', '--function', 'never:never', '--function', 'prewarm:300'],
-    wakerEnv: { WAKER_HOLD_TIMEOUT: '1500ms', WAKER_READY_TTL: '30s', WAKER_CACHE_MAX_KEYS: '500', WAKER_NOT_FOUND_TTL: '30s' },
+    wakerEnv: { WAKER_HOLD_TIMEOUT: '1500ms', WAKER_READY_TTL: '30s', WAKER_CACHE_MAX_KEYS: '500', WAKER_NOT_FOUND_TTL: '30s', WAKER_ADMIN_TOKEN_FILE: tokenFile },
   });
 }, 60_000);
 
@@ -85,14 +92,18 @@ test('10,000 requests with random unknown names leave metric series and cache ke
 
 test('POST /wake/NAME scales a sleeping function and the following request is warm', async () => {
   await stack.provider.hook('/_/scale-to-zero/prewarm');
-  const woke = await stack.waker.admin('/wake/prewarm.openfaas-fn', { method: 'POST' });
+  // Routes that change anything need the bearer token from WAKER_ADMIN_TOKEN_FILE.
+  const refused = await stack.waker.admin('/wake/prewarm.openfaas-fn', { method: 'POST' });
+  expect([refused.status, refused.headers.get('www-authenticate')]).toEqual([401, 'Bearer realm="faas-waker admin"']);
+  expect((await stack.waker.admin('/wake/prewarm.openfaas-fn', { method: 'POST', headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+  const woke = await stack.waker.admin('/wake/prewarm.openfaas-fn', withToken);
   expect(woke.status).toBe(200);
   expect(await woke.json()).toMatchObject({ function: 'prewarm.openfaas-fn', status: 'ready', scaled: true });
   const res = await get(stack.url('/function/prewarm'));
   expect(res.status).toBe(200);
   expect(res.headers['x-faas-waker-cold-start-ms']).toBeUndefined();
-  expect((await stack.waker.admin('/wake/Bad..name', { method: 'POST' })).status).toBe(400);
-  expect((await stack.waker.admin('/wake/ghost-c', { method: 'POST' })).status).toBe(404);
+  expect((await stack.waker.admin('/wake/Bad..name', withToken)).status).toBe(400);
+  expect((await stack.waker.admin('/wake/ghost-c', withToken)).status).toBe(404);
 });
 
 test('health endpoints answer', async () => {

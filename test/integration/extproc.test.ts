@@ -178,6 +178,13 @@ describe('ext_proc over the gRPC server', () => {
     expect(ex.received).toHaveLength(1);
   });
 
+  test('POST /wake without WAKER_ADMIN_TOKEN_FILE is closed (403) and says how to open it', async () => {
+    const res = await fetch(`http://127.0.0.1:${adminPort}/wake/alpha`, { method: 'POST' });
+    expect(res.status).toBe(403);
+    expect(await res.json()).toEqual({ status: 'forbidden', error: 'this route needs WAKER_ADMIN_TOKEN_FILE: set it to a file that holds a bearer token' });
+    expect(calls).toEqual([]);
+  });
+
   test('another phase (response headers, a misconfigured filter) gets its empty answer', async () => {
     const ex = client.open();
     ex.send(ProcessingRequest.fromPartial({ request: { $case: 'responseHeaders', value: { headers: { headers: [] }, endOfStream: false } } }));

@@ -4,7 +4,8 @@
  * plane with kwok as the kubelet. The Kubernetes objects decide readiness; Envoy forwards to a local
  * function process on 127.0.0.1 (pod, node and Service IPs of this cluster are fake and never dialed).
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { jsonLine, startChild, type Child } from '../../dev/stack/child';
@@ -166,7 +167,10 @@ test('an API server restart during a hold: every held request is still answered 
 }, 120_000);
 
 test('RBAC denial: one clear log line, /readyz stays 503, and a wake answers 502 at once instead of hanging', async () => {
+  const tokenFile = join(mkdtempSync(join(tmpdir(), 'faas-waker-kube-')), 'admin-token');
+  writeFileSync(tokenFile, 'kube-test-token\n', { mode: 0o600 });
   const denied = await startWaker({
+    WAKER_ADMIN_TOKEN_FILE: tokenFile,
     WAKER_PROVIDER: 'kubernetes',
     WAKER_KUBECONFIG: kube.waker.kubeconfig,
     WAKER_NAMESPACES: `${NS},${DENIED_NS}`,
@@ -178,7 +182,7 @@ test('RBAC denial: one clear log line, /readyz stays 503, and a wake answers 502
     const line = denied.logs().find((l) => l.event === 'kube.rbac_denied');
     expect(String(line?.msg)).toMatch(/RBAC|Role/);
     expect((await denied.admin('/readyz')).status).toBe(503);
-    const woke = await denied.admin(`/wake/hello.${DENIED_NS}`, { method: 'POST' });
+    const woke = await denied.admin(`/wake/hello.${DENIED_NS}`, { method: 'POST', headers: { authorization: 'Bearer kube-test-token' } });
     expect(woke.status).toBe(502);
     expect(await woke.json()).toMatchObject({ status: 'failed', error: 'function provider error' });
     await waitUntil(() => Promise.resolve(denied.logs().some((l) => l.event === 'kubernetes.forbidden')), WAIT_MS, 'the 403 log line of the wake');
