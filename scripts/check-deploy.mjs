@@ -54,7 +54,9 @@ const SETTINGS_ENV = new Map(
 );
 const METRICS = new Set([...read('src/metrics.ts').matchAll(/name: '(faas_waker_[a-z_]+)'/g)].map((m) => m[1]));
 /** %RESPONSE_CODE_DETAILS% of faas-waker's answers (errors.ts prefixes them with faas_waker_): not metrics. */
-const DETAILS = new Set([...read('src/errors.ts').matchAll(/answer\(\d{3}, '[a-z_]+', '[^']*', '([a-z_]+)'/g)].map((m) => `faas_waker_${m[1]}`));
+const DETAILS = new Set(
+  [...read('src/errors.ts').matchAll(/answer\(\d{3}, '[a-z_]+', '[^']*', '([a-z_]+)'/g)].map((m) => `faas_waker_${m[1]}`),
+);
 const EVENTS = new Set(
   walk(join(root, 'src'), (n) => n.endsWith('.ts'))
     .filter((f) => !rel(f).startsWith('src/gen/'))
@@ -159,6 +161,10 @@ if (args.has('--json')) {
   process.stdout.write(`${JSON.stringify({ ok, checks: results }, null, 2)}\n`);
 } else {
   for (const r of results) console.log(`${r.ok ? 'ok  ' : 'FAIL'} ${r.name}${r.detail ? `: ${r.detail}` : ''}`);
-  console.log(ok ? `\ncheck-deploy: all ${results.length} checks passed` : `\ncheck-deploy: ${results.filter((r) => !r.ok).length} of ${results.length} checks failed`);
+  console.log(
+    ok
+      ? `\ncheck-deploy: all ${results.length} checks passed`
+      : `\ncheck-deploy: ${results.filter((r) => !r.ok).length} of ${results.length} checks failed`,
+  );
 }
 process.exitCode = ok ? 0 : 1;

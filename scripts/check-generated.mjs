@@ -13,7 +13,8 @@ try {
   const b = listFiles(join(out, 'src', 'gen'));
   const problems = [];
   for (const file of new Set([...a.keys(), ...b.keys()])) {
-    if (a.get(file) !== b.get(file)) problems.push(a.has(file) ? (b.has(file) ? `differs: ${file}` : `not generated any more: ${file}`) : `missing: ${file}`);
+    if (a.get(file) !== b.get(file))
+      problems.push(a.has(file) ? (b.has(file) ? `differs: ${file}` : `not generated any more: ${file}`) : `missing: ${file}`);
   }
   if (problems.length > 0) {
     console.error(`src/gen is not what \`npm run proto\` generates:\n  ${problems.join('\n  ')}`);

@@ -48,7 +48,11 @@ function parseCli() {
   try {
     const { values } = parseArgs({
       args: process.argv.slice(2),
-      options: { once: { type: 'boolean', default: false }, 'any-ports': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+      options: {
+        once: { type: 'boolean', default: false },
+        'any-ports': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
       strict: true,
       allowPositionals: false,
     });
@@ -91,7 +95,11 @@ function step(what, command, args, hint = '') {
 function buildTools(tsc, hint) {
   const what = 'building the local provider and demo: tsc -p tsconfig.tools.json';
   process.stdout.write(`demo: ${what}\n`);
-  const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.tools.json'], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.tools.json'], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   if (r.error) fail(`${what}: cannot run tsc: ${r.error.message}`);
   if (r.status === 0) return;
   const output = `${r.stdout}${r.stderr}`.trim();

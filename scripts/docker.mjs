@@ -30,7 +30,22 @@
 //                                    --run PID also those of that run, --all every one
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -91,14 +106,22 @@ export function docker(args, { host, input, timeout = 600_000, env = {} } = {}) 
     env: { ...process.env, ...(host === undefined ? {} : { DOCKER_HOST: host }), DOCKER_BUILDKIT: '0', ...env },
   });
   if (r.error) throw new Error(`docker ${args[0]}: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`docker ${args.join(' ').slice(0, 200)} failed (exit ${r.status ?? r.signal}):\n${`${r.stderr}${r.stdout}`.trim().split('\n').slice(-25).join('\n')}`);
+  if (r.status !== 0)
+    throw new Error(
+      `docker ${args.join(' ').slice(0, 200)} failed (exit ${r.status ?? r.signal}):\n${`${r.stderr}${r.stdout}`.trim().split('\n').slice(-25).join('\n')}`,
+    );
   return r.stdout;
 }
 
 /** The server version if an engine answers at `host`, else undefined. */
 export function engineVersion(host) {
   if (!onPath('docker')) return undefined;
-  const r = spawnSync('docker', ['version', '--format', '{{.Server.Version}}'], { encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DOCKER_HOST: host } });
+  const r = spawnSync('docker', ['version', '--format', '{{.Server.Version}}'], {
+    encoding: 'utf8',
+    timeout: 15_000,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, DOCKER_HOST: host },
+  });
   return r.status === 0 && r.stdout.trim() !== '' ? r.stdout.trim() : undefined;
 }
 
@@ -109,7 +132,9 @@ function toolPath() {
 }
 
 function onPath(command) {
-  return toolPath().split(':').some((d) => existsSync(join(d, command)));
+  return toolPath()
+    .split(':')
+    .some((d) => existsSync(join(d, command)));
 }
 
 const alive = (pid) => {
@@ -138,7 +163,10 @@ export function findEngine() {
     const version = engineVersion(fromEnv);
     return version === undefined ? undefined : { host: fromEnv, source: 'DOCKER_HOST', version };
   }
-  for (const [host, source] of [[DEFAULT_HOST, 'default socket'], [privateHost(), 'private daemon']]) {
+  for (const [host, source] of [
+    [DEFAULT_HOST, 'default socket'],
+    [privateHost(), 'private daemon'],
+  ]) {
     const version = engineVersion(host);
     if (version !== undefined) return { host, source, version };
   }
@@ -146,13 +174,25 @@ export function findEngine() {
 }
 
 function installDockerIo(log) {
-  if (process.getuid?.() !== 0) throw new Error('no Docker engine answers and dockerd is not installed; installing docker.io needs root (or set DOCKER_HOST)');
-  if (!onPath('apt-get')) throw new Error('no Docker engine answers, dockerd is not installed and there is no apt-get to install docker.io (set DOCKER_HOST)');
+  if (process.getuid?.() !== 0)
+    throw new Error('no Docker engine answers and dockerd is not installed; installing docker.io needs root (or set DOCKER_HOST)');
+  if (!onPath('apt-get'))
+    throw new Error('no Docker engine answers, dockerd is not installed and there is no apt-get to install docker.io (set DOCKER_HOST)');
   const started = Date.now();
   log('docker: installing Debian docker.io (apt-get update; apt-get install -y --no-install-recommends docker.io)');
-  for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', 'docker.io']]) {
-    const r = spawnSync('apt-get', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    if (r.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed (exit ${r.status ?? r.signal}):\n${`${r.stderr}${r.stdout}`.trim().split('\n').slice(-15).join('\n')}`);
+  for (const args of [
+    ['update', '-qq'],
+    ['install', '-y', '-qq', '--no-install-recommends', 'docker.io'],
+  ]) {
+    const r = spawnSync('apt-get', args, {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+    if (r.status !== 0)
+      throw new Error(
+        `apt-get ${args.join(' ')} failed (exit ${r.status ?? r.signal}):\n${`${r.stderr}${r.stdout}`.trim().split('\n').slice(-15).join('\n')}`,
+      );
   }
   if (!onPath('dockerd') || !onPath('docker')) throw new Error('docker.io installed, but dockerd or docker is still not on PATH');
   log(`docker: docker.io installed in ${seconds(started)}`);
@@ -216,12 +256,21 @@ async function startDaemon(paths, log) {
   mkdirSync(paths.execRoot, { recursive: true, mode: 0o700 });
   const out = openSync(paths.log, 'a');
   const args = [
-    '--data-root', paths.dataRoot,
-    '--exec-root', paths.execRoot,
-    '--pidfile', paths.pidfile,
-    '--host', `unix://${paths.socket}`,
-    '--iptables=false', '--ip6tables=false', '--ip-forward=false', '--ip-masq=false', '--bridge=none',
-    '--log-level', 'warn',
+    '--data-root',
+    paths.dataRoot,
+    '--exec-root',
+    paths.execRoot,
+    '--pidfile',
+    paths.pidfile,
+    '--host',
+    `unix://${paths.socket}`,
+    '--iptables=false',
+    '--ip6tables=false',
+    '--ip-forward=false',
+    '--ip-masq=false',
+    '--bridge=none',
+    '--log-level',
+    'warn',
   ];
   const daemon = spawn('dockerd', args, { detached: true, stdio: ['ignore', out, out], env: { ...process.env, PATH: toolPath() } });
   closeSync(out);
@@ -281,7 +330,8 @@ async function stopDaemon(paths, log) {
 export async function ensureEngine({ log = (m) => console.error(m), manual = false } = {}) {
   const found = findEngine();
   if (found !== undefined && found.source !== 'private daemon') return { ...found, started: false, release: async () => {} };
-  if (found === undefined && process.env.DOCKER_HOST) throw new Error(`DOCKER_HOST=${process.env.DOCKER_HOST}: no Docker engine answers there`);
+  if (found === undefined && process.env.DOCKER_HOST)
+    throw new Error(`DOCKER_HOST=${process.env.DOCKER_HOST}: no Docker engine answers there`);
   if (!onPath('docker') && onPath('dockerd')) throw new Error('dockerd is installed but the docker CLI is not on PATH');
   const paths = privatePaths();
   const host = privateHost(paths.dir);
@@ -320,7 +370,10 @@ export async function ensureEngine({ log = (m) => console.error(m), manual = fal
  * `all`. Containers of runs still alive (another test run on the same engine) stay. Returns how many.
  */
 export function sweep(host, { all = false, run, log = (m) => console.error(m) } = {}) {
-  const rows = docker(['ps', '-a', '--filter', `label=${TEST_LABEL}=1`, '--format', `{{.ID}}\t{{.Names}}\t{{.Label "${RUN_LABEL}"}}`], { host, timeout: 60_000 })
+  const rows = docker(['ps', '-a', '--filter', `label=${TEST_LABEL}=1`, '--format', `{{.ID}}\t{{.Names}}\t{{.Label "${RUN_LABEL}"}}`], {
+    host,
+    timeout: 60_000,
+  })
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => l.split('\t'));
@@ -335,7 +388,11 @@ export function sweep(host, { all = false, run, log = (m) => console.error(m) } 
 // ---- images ----------------------------------------------------------------------------------------
 
 function imageLabel(host, image, label) {
-  const r = spawnSync('docker', ['image', 'inspect', '--format', `{{index .Config.Labels "${label}"}}`, image], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DOCKER_HOST: host } });
+  const r = spawnSync('docker', ['image', 'inspect', '--format', `{{index .Config.Labels "${label}"}}`, image], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, DOCKER_HOST: host },
+  });
   if (r.status !== 0) return undefined; // no such image
   return r.stdout.trim().replace(/^<no value>$/, '');
 }
@@ -415,7 +472,11 @@ export function buildEnvoyImage({ host, log = (m) => console.error(m) }) {
     fill: (rootfs) => {
       copyAtHostPath(rootfs, binary, '/usr/local/bin/envoy');
       for (const lib of libs) copyAtHostPath(rootfs, lib);
-      writeEtc(rootfs, 'root:x:0:0:root:/root:/usr/sbin/nologin\nenvoy:x:101:101::/home/envoy:/usr/sbin/nologin\n', 'root:x:0:\nenvoy:x:101:\n');
+      writeEtc(
+        rootfs,
+        'root:x:0:0:root:/root:/usr/sbin/nologin\nenvoy:x:101:101::/home/envoy:/usr/sbin/nologin\n',
+        'root:x:0:\nenvoy:x:101:\n',
+      );
       mkdirSync(join(rootfs, 'etc', 'envoy'), { recursive: true });
       mkdirSync(join(rootfs, 'home', 'envoy'), { recursive: true });
     },
@@ -431,7 +492,10 @@ export function buildNodeBaseImage({ host, log = (m) => console.error(m) }) {
     return false;
   }
   const major = /^node:(\d+)/.exec(tag)?.[1];
-  if (major !== NODE_VERSION.split('.')[0]) throw new Error(`the Dockerfile builds FROM ${tag}, but the pinned Node is ${NODE_VERSION} (scripts/install-node.mjs): use the same major`);
+  if (major !== NODE_VERSION.split('.')[0])
+    throw new Error(
+      `the Dockerfile builds FROM ${tag}, but the pinned Node is ${NODE_VERSION} (scripts/install-node.mjs): use the same major`,
+    );
   const node = ensureNode({ log });
   const tools = ['/bin/sh', '/usr/bin/env'].map((t) => ({ path: t, real: realFile(t) }));
   const caBundle = '/etc/ssl/certs/ca-certificates.crt';
@@ -440,7 +504,14 @@ export function buildNodeBaseImage({ host, log = (m) => console.error(m) }) {
     host,
     tag,
     name: 'node',
-    recipe: [NODE_VERSION, NPM_VERSION, fileStamp(node.node), ...tools.map((t) => fileStamp(t.real)), ...libs.map(fileStamp), ...(existsSync(caBundle) ? [fileStamp(caBundle)] : [])],
+    recipe: [
+      NODE_VERSION,
+      NPM_VERSION,
+      fileStamp(node.node),
+      ...tools.map((t) => fileStamp(t.real)),
+      ...libs.map(fileStamp),
+      ...(existsSync(caBundle) ? [fileStamp(caBundle)] : []),
+    ],
     log,
     fill: (rootfs) => {
       copyAtHostPath(rootfs, node.node, '/usr/local/bin/node');
@@ -501,7 +572,9 @@ async function main(command) {
     case 'env': {
       const engine = findEngine();
       if (engine === undefined) {
-        log('docker: no Docker engine answers (DOCKER_HOST, the default socket, the private daemon); `node scripts/docker.mjs start` starts one');
+        log(
+          'docker: no Docker engine answers (DOCKER_HOST, the default socket, the private daemon); `node scripts/docker.mjs start` starts one',
+        );
         return 1;
       }
       console.log(`export DOCKER_HOST=${engine.host}`);
@@ -520,7 +593,8 @@ async function main(command) {
     case 'sweep': {
       const engine = findEngine();
       const at = process.argv.indexOf('--run');
-      if (engine !== undefined) sweep(engine.host, { all: process.argv.includes('--all'), run: at > 0 ? process.argv[at + 1] : undefined, log });
+      if (engine !== undefined)
+        sweep(engine.host, { all: process.argv.includes('--all'), run: at > 0 ? process.argv[at + 1] : undefined, log });
       return 0;
     }
     default:
@@ -540,4 +614,3 @@ if (process.argv[1] === import.meta.filename) {
     },
   );
 }
-

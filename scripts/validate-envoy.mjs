@@ -27,13 +27,14 @@ try {
 }
 
 const args = process.argv.slice(2);
-const files = args.length > 0
-  ? args.map((f) => resolve(f))
-  : readdirSync(envoyDir)
-    .filter((name) => /\.ya?ml$/.test(name))
-    .sort()
-    .map((name) => join(envoyDir, name))
-    .filter(isBootstrap);
+const files =
+  args.length > 0
+    ? args.map((f) => resolve(f))
+    : readdirSync(envoyDir)
+        .filter((name) => /\.ya?ml$/.test(name))
+        .sort()
+        .map((name) => join(envoyDir, name))
+        .filter(isBootstrap);
 if (files.length === 0) {
   console.error(`envoy:validate: no Envoy bootstrap files found in ${envoyDir}`);
   process.exit(2);
@@ -42,11 +43,11 @@ if (files.length === 0) {
 let failed = 0;
 for (const file of files) {
   const shown = relative(repoRoot, file);
-  const r = spawnSync(
-    envoy,
-    ['--mode', 'validate', '-c', file, '--disable-hot-restart', '--log-level', 'warn'],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 },
-  );
+  const r = spawnSync(envoy, ['--mode', 'validate', '-c', file, '--disable-hot-restart', '--log-level', 'warn'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 60_000,
+  });
   if (r.status === 0 && !r.error) {
     console.log(`ok ${shown}`);
   } else {

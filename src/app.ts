@@ -97,7 +97,10 @@ export function buildApp(deps: AppDeps): App {
       // 1. Tell Envoy's health checker and Kubernetes to move traffic away, but keep answering.
       draining = true;
       health.set('NOT_SERVING');
-      logger.info({ event: 'shutdown.drain', drainDelayMs: config.drainDelayMs, heldTotal: waker.heldTotal }, 'draining: health is NOT_SERVING');
+      logger.info(
+        { event: 'shutdown.drain', drainDelayMs: config.drainDelayMs, heldTotal: waker.heldTotal },
+        'draining: health is NOT_SERVING',
+      );
       await clock.sleep(config.drainDelayMs);
       // 2. No new holds; held requests get the grace period to finish their wake.
       waker.refuseNewHolds();
@@ -118,8 +121,15 @@ export function buildApp(deps: AppDeps): App {
 function createProvider(deps: AppDeps, clock: Clock, metrics: Metrics): ProviderClient {
   const { config, logger } = deps;
   if (config.provider === 'kubernetes') {
-    const connection = loadKubeConnection({ kubeconfig: config.kubeconfig, env: process.env, readFile: (path) => readFileSync(path, 'utf8') });
-    const client = createKubeClient(connection, { timeoutMs: config.providerTimeoutMs, ...(deps.dispatcher === undefined ? {} : { dispatcher: deps.dispatcher }) });
+    const connection = loadKubeConnection({
+      kubeconfig: config.kubeconfig,
+      env: process.env,
+      readFile: (path) => readFileSync(path, 'utf8'),
+    });
+    const client = createKubeClient(connection, {
+      timeoutMs: config.providerTimeoutMs,
+      ...(deps.dispatcher === undefined ? {} : { dispatcher: deps.dispatcher }),
+    });
     const informer = <T extends NamespacedObject>(basePath: string, plural: string) =>
       createInformer<T>({ client, basePath, plural, namespaces: config.namespaces, clock, logger, backoff: { minMs: 100, maxMs: 10_000 } });
     const deployments = informer<DeploymentView & NamespacedObject>('/apis/apps/v1', 'deployments');

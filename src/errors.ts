@@ -30,7 +30,11 @@ export class WakeTimeoutError extends WakeError {
 /** The provider answered, but with an error status or a body we could not understand. */
 export class ProviderError extends WakeError {
   readonly code = 'PROVIDER_ERROR';
-  constructor(message: string, readonly status?: number, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
   }
 }
@@ -76,7 +80,8 @@ export function toHttpAnswer(err: unknown): HttpAnswer {
   if (err instanceof QueueFullError) return answer(503, 'queue_full', 'too many requests waiting for this function', 'hold_queue_full', 1);
   if (err instanceof HoldTimeoutError) return answer(504, 'hold_timeout', 'function did not become ready in time', 'hold_timeout', 2);
   if (err instanceof WakeTimeoutError) return answer(504, 'wake_timeout', 'function did not become ready in time', 'wake_timeout', 5);
-  if (err instanceof ProviderUnavailableError) return answer(503, 'provider_unavailable', 'function provider unavailable', 'provider_unavailable', 5);
+  if (err instanceof ProviderUnavailableError)
+    return answer(503, 'provider_unavailable', 'function provider unavailable', 'provider_unavailable', 5);
   if (err instanceof ProviderError) return answer(502, 'provider_error', 'function provider error', 'provider_error');
   if (err instanceof ShuttingDownError) return answer(503, 'shutting_down', 'shutting down, retry', 'shutting_down', 1);
   return answer(500, 'internal', 'internal error', 'internal_error');

@@ -12,7 +12,10 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       // Credentials must never reach a log line, whatever object gets logged by mistake.
-      redact: { paths: ['authorization', '*.authorization', 'password', '*.password', 'providerAuth', '*.providerAuth'], censor: '[redacted]' },
+      redact: {
+        paths: ['authorization', '*.authorization', 'password', '*.password', 'providerAuth', '*.providerAuth'],
+        censor: '[redacted]',
+      },
     },
     destination,
   );

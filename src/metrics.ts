@@ -30,7 +30,12 @@ export interface Metrics {
  */
 export function createMetrics(version: string): Metrics {
   const registry = new Registry();
-  new Gauge({ name: 'faas_waker_build_info', help: 'Always 1; labels say which build runs', labelNames: ['version', 'node'], registers: [registry] }).set({ version, node: process.version }, 1);
+  new Gauge({
+    name: 'faas_waker_build_info',
+    help: 'Always 1; labels say which build runs',
+    labelNames: ['version', 'node'],
+    registers: [registry],
+  }).set({ version, node: process.version }, 1);
   let heldSource: HeldSource | undefined;
   collectDefaultMetrics({ register: registry });
   const streamsTotal = new Counter({ name: 'faas_waker_streams_total', help: 'ext_proc streams opened by Envoy', registers: [registry] });
@@ -56,8 +61,18 @@ export function createMetrics(version: string): Metrics {
       this.set({ function: 'other' }, other);
     },
   });
-  const coldStarts = new Counter({ name: 'faas_waker_cold_starts_total', help: 'Wakes that found a function with no ready replica and waited for it (per faas-waker replica)', labelNames: ['function'], registers: [registry] });
-  const wakes = new Counter({ name: 'faas_waker_wakes_total', help: 'Wakes by result: woken (had to start), running (already up), or why it failed', labelNames: ['result'], registers: [registry] });
+  const coldStarts = new Counter({
+    name: 'faas_waker_cold_starts_total',
+    help: 'Wakes that found a function with no ready replica and waited for it (per faas-waker replica)',
+    labelNames: ['function'],
+    registers: [registry],
+  });
+  const wakes = new Counter({
+    name: 'faas_waker_wakes_total',
+    help: 'Wakes by result: woken (had to start), running (already up), or why it failed',
+    labelNames: ['result'],
+    registers: [registry],
+  });
   const holdWait = new Histogram({
     name: 'faas_waker_hold_wait_seconds',
     help: 'Time every held request waited, by result (woken, checked, client_gone, or the rejection reason)',
@@ -65,9 +80,25 @@ export function createMetrics(version: string): Metrics {
     buckets: WAIT_BUCKETS,
     registers: [registry],
   });
-  const providerRequests = new Counter({ name: 'faas_waker_provider_requests_total', help: 'Provider API calls by call (status, scale) and status class (2xx, 4xx, 5xx, error)', labelNames: ['call', 'status'], registers: [registry] });
-  const providerDuration = new Histogram({ name: 'faas_waker_provider_request_duration_seconds', help: 'Provider API call duration', labelNames: ['call'], buckets: PROVIDER_BUCKETS, registers: [registry] });
-  const cacheLookups = new Counter({ name: 'faas_waker_cache_lookups_total', help: 'Readiness cache lookups by result', labelNames: ['result'], registers: [registry] });
+  const providerRequests = new Counter({
+    name: 'faas_waker_provider_requests_total',
+    help: 'Provider API calls by call (status, scale) and status class (2xx, 4xx, 5xx, error)',
+    labelNames: ['call', 'status'],
+    registers: [registry],
+  });
+  const providerDuration = new Histogram({
+    name: 'faas_waker_provider_request_duration_seconds',
+    help: 'Provider API call duration',
+    labelNames: ['call'],
+    buckets: PROVIDER_BUCKETS,
+    registers: [registry],
+  });
+  const cacheLookups = new Counter({
+    name: 'faas_waker_cache_lookups_total',
+    help: 'Readiness cache lookups by result',
+    labelNames: ['result'],
+    registers: [registry],
+  });
 
   // Children bound once: the warm path pays an increment, not a label lookup.
   const hit = cacheLookups.labels('hit');

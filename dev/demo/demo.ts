@@ -68,7 +68,14 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     return 1;
   }
   const { provider, waker, envoy } = running as Required<Running>;
-  const at: DemoAddresses = { envoy: envoy.port, envoyAdmin: envoy.adminPort, grpc: waker.grpcPort, admin: waker.adminPort, provider: provider.port, adminTokenFile: running.adminTokenFile ?? '' };
+  const at: DemoAddresses = {
+    envoy: envoy.port,
+    envoyAdmin: envoy.adminPort,
+    grpc: waker.grpcPort,
+    admin: waker.adminPort,
+    provider: provider.port,
+    adminTokenFile: running.adminTokenFile ?? '',
+  };
   printStack(at);
 
   const logs = followLogs({ provider: provider.child, waker: waker.child, envoy: envoy.child });
@@ -96,7 +103,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 
   process.removeListener('SIGINT', early);
   process.removeListener('SIGTERM', early);
-  say('Running until Ctrl-C. Live log below: Envoy\'s access log, faas-waker\'s wake events and the provider\'s scale events.\n');
+  say("Running until Ctrl-C. Live log below: Envoy's access log, faas-waker's wake events and the provider's scale events.\n");
   const code = await untilStopped(running, () => stopping);
   logs.stop();
   await stopAll();
@@ -189,7 +196,9 @@ function untilStopped(running: Running, stopping: () => boolean): Promise<number
     ] as const) {
       void child?.exited.then((code) => {
         if (signalled || stopping()) return;
-        process.stderr.write(`\ndemo: ${name} exited on its own (code ${String(code)}); last output:\n${child.lines.slice(-10).join('\n')}\n`);
+        process.stderr.write(
+          `\ndemo: ${name} exited on its own (code ${String(code)}); last output:\n${child.lines.slice(-10).join('\n')}\n`,
+        );
         resolve(1);
       });
     }

@@ -73,5 +73,7 @@ function formatProvider(line: string): string | undefined {
   const json = jsonLine(line);
   if (json === undefined) return `  provider   | ${line}`;
   const { event, readyAtMs: _readyAt, ...rest } = json;
-  return `  provider   | ${String(event).padEnd(16)} ${Object.entries(rest).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`;
+  return `  provider   | ${String(event).padEnd(16)} ${Object.entries(rest)
+    .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+    .join(' ')}`;
 }

@@ -81,7 +81,9 @@ export function formatMeasurement(kind: 'cold' | 'warm', m: Measurement): string
   return (
     `${head}\n        the function saw x-faas-waker-cold-start: ${m.coldStart ?? '(none)'}, x-faas-waker-wait-ms: ${m.waitMs}` +
     ` (held ${m.waitMs} ms ${why}; ${overhead.toFixed(0)} ms for everything else)` +
-    (m.clientColdStartMs === undefined ? '' : `\n        and the client got x-faas-waker-cold-start-ms: ${m.clientColdStartMs} (Envoy adds it from faas-waker's metadata)`)
+    (m.clientColdStartMs === undefined
+      ? ''
+      : `\n        and the client got x-faas-waker-cold-start-ms: ${m.clientColdStartMs} (Envoy adds it from faas-waker's metadata)`)
   );
 }
 
@@ -90,7 +92,10 @@ export function curlCommands(at: DemoAddresses): string {
   const envoy = `http://127.0.0.1:${at.envoy}`;
   const time = `-w '\\n%{http_code} in %{time_total}s\\n'`;
   const groups: [string, ...string[]][] = [
-    ['cold start: slow takes ~3 s to start; Envoy holds the request meanwhile (see x-faas-waker-* in the echoed headers)', `curl -s ${time} ${envoy}/function/slow`],
+    [
+      'cold start: slow takes ~3 s to start; Envoy holds the request meanwhile (see x-faas-waker-* in the echoed headers)',
+      `curl -s ${time} ${envoy}/function/slow`,
+    ],
     [
       'warm, twice: after 2 s without traffic (WAKER_READY_TTL) the 1st asks the provider once (x-faas-waker-cold-start: false);\n' +
         '  # the 2nd is a readiness-cache hit: faas-waker answers CONTINUE at once and adds no x-faas-waker-* headers',

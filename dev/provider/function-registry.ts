@@ -67,8 +67,17 @@ export class FunctionRegistry {
     const key = functionKey(spec);
     if (this.functions.has(key)) return false;
     this.functions.set(key, {
-      spec, desiredReplicas: 0, startTimer: null, process: null, port: null, gatedPort: null, released: false,
-      readyAtMs: null, scaleRequestedAtMs: null, statusCalls: 0, scaleCalls: 0,
+      spec,
+      desiredReplicas: 0,
+      startTimer: null,
+      process: null,
+      port: null,
+      gatedPort: null,
+      released: false,
+      readyAtMs: null,
+      scaleRequestedAtMs: null,
+      statusCalls: 0,
+      scaleCalls: 0,
     });
     return true;
   }
@@ -138,9 +147,13 @@ export class FunctionRegistry {
     const out: Record<string, FunctionStats> = {};
     for (const [key, s] of this.functions) {
       out[key] = {
-        statusCalls: s.statusCalls, scaleCalls: s.scaleCalls,
-        replicas: s.desiredReplicas, availableReplicas: available(s),
-        readyAtMs: s.readyAtMs, scaleRequestedAtMs: s.scaleRequestedAtMs, pid: s.process?.pid ?? null,
+        statusCalls: s.statusCalls,
+        scaleCalls: s.scaleCalls,
+        replicas: s.desiredReplicas,
+        availableReplicas: available(s),
+        readyAtMs: s.readyAtMs,
+        scaleRequestedAtMs: s.scaleRequestedAtMs,
+        pid: s.process?.pid ?? null,
         ...(s.spec.gated === true ? { released: s.released } : {}),
       };
     }
@@ -208,7 +221,16 @@ export class FunctionRegistry {
   private async stop(state: FunctionState): Promise<void> {
     if (state.startTimer) clearTimeout(state.startTimer);
     const proc = state.process;
-    Object.assign(state, { desiredReplicas: 0, startTimer: null, process: null, port: null, gatedPort: null, released: false, readyAtMs: null, scaleRequestedAtMs: null });
+    Object.assign(state, {
+      desiredReplicas: 0,
+      startTimer: null,
+      process: null,
+      port: null,
+      gatedPort: null,
+      released: false,
+      readyAtMs: null,
+      scaleRequestedAtMs: null,
+    });
     if (proc) await proc.stop();
   }
 }
@@ -219,7 +241,7 @@ function available(state: FunctionState): number {
 
 function toStatus(state: FunctionState): FunctionStatus {
   const { name, namespace, minScale } = state.spec;
-  const labels: Record<string, string> = { 'faas_function': name };
+  const labels: Record<string, string> = { faas_function: name };
   if (minScale !== null) labels['com.openfaas.scale.min'] = String(minScale);
   const status: FunctionStatus = { name, namespace, image: `local/${name}`, labels, annotations: {} };
   if (state.desiredReplicas > 0) status.replicas = state.desiredReplicas;

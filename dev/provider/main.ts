@@ -55,7 +55,11 @@ function parseCli(argv: string[]): LocalProviderOptions {
   if (problems.length > 0) throw new Error(`${problems.join('\n')}\n${USAGE}`);
   const entry = values['function-entry'];
   return {
-    port, host: values.host, defaultNamespace: namespace, functions, auth,
+    port,
+    host: values.host,
+    defaultNamespace: namespace,
+    functions,
+    auth,
     scaleStatus: scaleStatus === '200' ? 200 : 202,
     ...(entry === undefined ? {} : { functionEntry: entry }),
     log: emit,
@@ -104,6 +108,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`local provider failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.stderr.write(`local provider failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });

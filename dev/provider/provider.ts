@@ -81,7 +81,9 @@ export async function startLocalProvider(opts: LocalProviderOptions = {}): Promi
 
 function createContext(registry: FunctionRegistry, defaultNamespace: string, opts: LocalProviderOptions, log: LogEvent): ProviderContext {
   return {
-    registry, defaultNamespace, log,
+    registry,
+    defaultNamespace,
+    log,
     auth: opts.auth ?? null,
     scaleStatus: opts.scaleStatus ?? 202,
     hung: new Set<ServerResponse>(),
@@ -104,7 +106,14 @@ async function handleRequest(ctx: ProviderContext, agent: Agent, req: IncomingMe
 }
 
 /** Like faas-provider's proxy: no listening child means 503 at once, as a Service without endpoints. */
-function handleFunction(ctx: ProviderContext, agent: Agent, req: IncomingMessage, res: ServerResponse, address: string, target: string): void {
+function handleFunction(
+  ctx: ProviderContext,
+  agent: Agent,
+  req: IncomingMessage,
+  res: ServerResponse,
+  address: string,
+  target: string,
+): void {
   const port = ctx.registry.readyPort(parseAddress(address, ctx.defaultNamespace));
   if (port === null) {
     req.resume(); // drain the body so the connection stays usable

@@ -1,5 +1,12 @@
 /** Reverse proxy from the provider's `/function/...` routes to a function's child over loopback. */
-import { request, type Agent, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import {
+  request,
+  type Agent,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type ServerResponse,
+} from 'node:http';
 import { sendText } from './http-util';
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection; node sets its own framing for the next hop.

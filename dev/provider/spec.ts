@@ -50,7 +50,8 @@ export function parseSpec(text: string, defaultNamespace: string): FunctionSpec 
 
 function parseDelay(text: string): number | null {
   if (text === 'never') return null;
-  if (!NON_NEGATIVE_INT.test(text)) throw new SpecError(`invalid startDelayMs ${JSON.stringify(text)}: want an integer >= 0, "never" or "gate"`);
+  if (!NON_NEGATIVE_INT.test(text))
+    throw new SpecError(`invalid startDelayMs ${JSON.stringify(text)}: want an integer >= 0, "never" or "gate"`);
   return Number(text);
 }
 

@@ -9,7 +9,13 @@ const SCALE_ROUTE = /^\/system\/scale-function\/([^/]+)$/;
 
 type RouteKind = 'status' | 'scale' | 'list';
 
-export async function handleSystem(ctx: ProviderContext, req: IncomingMessage, res: ServerResponse, pathname: string, search: string): Promise<void> {
+export async function handleSystem(
+  ctx: ProviderContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  pathname: string,
+  search: string,
+): Promise<void> {
   ctx.lastAuthorization = req.headers.authorization ?? null;
   if (ctx.auth && !hasBasicAuth(req.headers.authorization, ctx.auth)) {
     sendText(res, 401, 'Unauthorized', { 'www-authenticate': 'Basic realm="Restricted"' });
@@ -42,7 +48,13 @@ function handleStatus(ctx: ProviderContext, res: ServerResponse, name: string, q
   else sendJson(res, 200, body);
 }
 
-async function handleScale(ctx: ProviderContext, req: IncomingMessage, res: ServerResponse, name: string, query: URLSearchParams): Promise<void> {
+async function handleScale(
+  ctx: ProviderContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  name: string,
+  query: URLSearchParams,
+): Promise<void> {
   const body = await readJsonObject(req);
   ctx.lastScaleBody = body;
   ctx.totals.scaleCalls += 1;

@@ -79,7 +79,9 @@ export function startChild(command: string, args: readonly string[], options: Ch
         };
         const timer = setTimeout(() => {
           done();
-          reject(new Error(`${options.name}: timed out after ${timeoutMs} ms waiting for ${what}; last output:\n${lines.slice(-20).join('\n')}`));
+          reject(
+            new Error(`${options.name}: timed out after ${timeoutMs} ms waiting for ${what}; last output:\n${lines.slice(-20).join('\n')}`),
+          );
         }, timeoutMs);
         for (const line of lines) {
           const value = match(line);

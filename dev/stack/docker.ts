@@ -78,7 +78,21 @@ export function runContainer(options: RunOptions): Container {
   live.add(name);
   const child = startChild(
     'docker',
-    ['run', '--rm', '--network', 'host', '--name', name, '--label', `${TEST_LABEL}=1`, '--label', `${RUN_LABEL}=${testRun()}`, ...(options.dockerArgs ?? []), options.image, ...(options.args ?? [])],
+    [
+      'run',
+      '--rm',
+      '--network',
+      'host',
+      '--name',
+      name,
+      '--label',
+      `${TEST_LABEL}=1`,
+      '--label',
+      `${RUN_LABEL}=${testRun()}`,
+      ...(options.dockerArgs ?? []),
+      options.image,
+      ...(options.args ?? []),
+    ],
     { name: options.role, echo: options.echo ?? false },
   );
   const remove = (): Promise<void> => removeContainer(name);
@@ -104,15 +118,28 @@ export function runContainer(options: RunOptions): Container {
  * faas-waker from its Docker image (host networking, loopback ephemeral ports), like startWaker() for
  * the process: waits for its `ready` log line.
  */
-export async function startWakerContainer(image: string, env: Record<string, string>, echo = false): Promise<WakerProcess & { readonly container: Container }> {
+export async function startWakerContainer(
+  image: string,
+  env: Record<string, string>,
+  echo = false,
+): Promise<WakerProcess & { readonly container: Container }> {
   const all = { WAKER_GRPC_ADDRESS: '127.0.0.1:0', WAKER_ADMIN_ADDRESS: '127.0.0.1:0', ...env };
-  const container = runContainer({ role: 'faas-waker', image, echo, dockerArgs: Object.entries(all).flatMap(([k, v]) => ['-e', `${k}=${v}`]) });
+  const container = runContainer({
+    role: 'faas-waker',
+    image,
+    echo,
+    dockerArgs: Object.entries(all).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
+  });
   const { child } = container;
   try {
-    const ports = await child.waitFor((line) => {
-      const json = jsonLine(line);
-      return json?.event === 'ready' ? { grpc: Number(json.grpcPort), admin: Number(json.adminPort) } : undefined;
-    }, 60_000, 'faas-waker (container) ready');
+    const ports = await child.waitFor(
+      (line) => {
+        const json = jsonLine(line);
+        return json?.event === 'ready' ? { grpc: Number(json.grpcPort), admin: Number(json.adminPort) } : undefined;
+      },
+      60_000,
+      'faas-waker (container) ready',
+    );
     return {
       container,
       grpcPort: ports.grpc,

@@ -57,14 +57,38 @@ export async function startEnvoy(options: EnvoyOptions): Promise<EnvoyProcess> {
     mkdirSync(join(dir, 'out'));
     chmodSync(join(dir, 'out'), 0o777);
   }
-  const envoyArgs = ['-c', configPath, '--admin-address-path', adminPath, '--disable-hot-restart', '--concurrency', String(options.concurrency ?? 1), '--log-level', 'warn', '--file-flush-interval-msec', '100'];
+  const envoyArgs = [
+    '-c',
+    configPath,
+    '--admin-address-path',
+    adminPath,
+    '--disable-hot-restart',
+    '--concurrency',
+    String(options.concurrency ?? 1),
+    '--log-level',
+    'warn',
+    '--file-flush-interval-msec',
+    '100',
+  ];
   let container: Container | undefined;
   if (docker) {
-    const files = options.maxOpenFiles === undefined ? [] : ['--ulimit', `nofile=${Math.floor(options.maxOpenFiles)}:${Math.floor(options.maxOpenFiles)}`];
-    container = runContainer({ role: 'envoy', image, dockerArgs: ['-v', `${dir}:${dir}`, ...files], args: envoyArgs, echo: options.echo ?? false });
+    const files =
+      options.maxOpenFiles === undefined
+        ? []
+        : ['--ulimit', `nofile=${Math.floor(options.maxOpenFiles)}:${Math.floor(options.maxOpenFiles)}`];
+    container = runContainer({
+      role: 'envoy',
+      image,
+      dockerArgs: ['-v', `${dir}:${dir}`, ...files],
+      args: envoyArgs,
+      echo: options.echo ?? false,
+    });
   }
-  const child = container?.child ?? startChild(envoyBinary(root), envoyArgs, { name: 'envoy', echo: options.echo ?? false, maxOpenFiles: options.maxOpenFiles });
-  const stopEnvoy = (signal: NodeJS.Signals, graceMs?: number): Promise<number | null> => (container === undefined ? child.stop(signal, graceMs) : container.stop(signal, graceMs));
+  const child =
+    container?.child ??
+    startChild(envoyBinary(root), envoyArgs, { name: 'envoy', echo: options.echo ?? false, maxOpenFiles: options.maxOpenFiles });
+  const stopEnvoy = (signal: NodeJS.Signals, graceMs?: number): Promise<number | null> =>
+    container === undefined ? child.stop(signal, graceMs) : container.stop(signal, graceMs);
 
   try {
     const adminPort = await waitForAdmin(adminPath, child);
@@ -95,7 +119,8 @@ function setPorts(doc: Yaml, options: EnvoyOptions): void {
   const admin = doc.admin as { address: { socket_address: { port_value: number } } };
   admin.address.socket_address.port_value = 0;
   const resources = doc.static_resources as { listeners: Yaml[]; clusters: Yaml[] };
-  const ingress = resources.listeners.find((l) => l.name === 'ingress') as { address: { socket_address: { port_value: number } } } | undefined;
+  const ingress = resources.listeners.find((l) => l.name === 'ingress') as
+    { address: { socket_address: { port_value: number } } } | undefined;
   if (ingress === undefined) throw new Error('listener "ingress" missing');
   ingress.address.socket_address.port_value = options.listenerPort ?? 0;
   setClusterPort(resources.clusters, 'faas_waker', options.grpcPort);

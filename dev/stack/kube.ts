@@ -79,7 +79,12 @@ export interface WatchEvent {
 export interface KubeObject {
   readonly apiVersion?: string;
   readonly kind?: string;
-  readonly metadata?: { readonly name?: string; readonly namespace?: string; readonly resourceVersion?: string; readonly labels?: Record<string, string> };
+  readonly metadata?: {
+    readonly name?: string;
+    readonly namespace?: string;
+    readonly resourceVersion?: string;
+    readonly labels?: Record<string, string>;
+  };
   readonly [key: string]: unknown;
 }
 
@@ -106,7 +111,11 @@ export interface KubeControlPlane {
   /** One API request with a bearer token (admin by default); JSON in and out. Never throws on HTTP status. */
   request(method: string, path: string, options?: KubeRequestOptions): Promise<KubeResponse>;
   /** A plain HTTP watch (`?watch=1&resourceVersion=`) of `path` (a collection URL, may carry a query). */
-  watch(path: string, resourceVersion: string, options?: { readonly token?: string; readonly signal?: AbortSignal }): AsyncGenerator<WatchEvent>;
+  watch(
+    path: string,
+    resourceVersion: string,
+    options?: { readonly token?: string; readonly signal?: AbortSignal },
+  ): AsyncGenerator<WatchEvent>;
   /** Log lines of a component so far. */
   logs(component: (typeof COMPONENTS)[number]): readonly string[];
   /**
@@ -114,7 +123,10 @@ export interface KubeControlPlane {
    * reset), stays down for `downtimeMs` (default 0), then starts it again with the same port, certificates
    * and etcd data and waits for /readyz (~2-3 s).
    */
-  restartApiServer(options?: { readonly signal?: 'SIGTERM' | 'SIGKILL'; readonly downtimeMs?: number }): Promise<{ readonly stopMs: number; readonly startMs: number }>;
+  restartApiServer(options?: {
+    readonly signal?: 'SIGTERM' | 'SIGKILL';
+    readonly downtimeMs?: number;
+  }): Promise<{ readonly stopMs: number; readonly startMs: number }>;
   /** Stops every process and removes the run directory. Idempotent. */
   stop(): Promise<void>;
 }
@@ -141,7 +153,8 @@ export function installedKube(): Installed {
   if (!existsSync(stampFile)) throw new Error(`no Kubernetes control plane in ${dir}: ${hint}`);
   const stamp = JSON.parse(readFileSync(stampFile, 'utf8')) as { components?: Record<string, { version?: string }> };
   const kube = stamp.components?.kubernetes?.version;
-  if (kube !== KUBE_VERSION) throw new Error(`the Kubernetes control plane in ${dir} is ${kube ?? 'not built'}, not ${KUBE_VERSION}: ${hint}`);
+  if (kube !== KUBE_VERSION)
+    throw new Error(`the Kubernetes control plane in ${dir} is ${kube ?? 'not built'}, not ${KUBE_VERSION}: ${hint}`);
   const bin = join(dir, 'bin');
   const stages = join(dir, 'stages');
   const missing = [...COMPONENTS.map((c) => join(bin, c)), ...STAGE_FILES.map((f) => join(stages, f))].filter((p) => !existsSync(p));
@@ -171,18 +184,70 @@ function openssl(args: readonly string[], cwd: string): void {
     execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
   } catch (err) {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString() ?? '';
-    throw new Error(`openssl ${args.slice(0, 2).join(' ')} failed (needs the openssl CLI): ${err instanceof Error ? err.message : String(err)}\n${stderr}`, { cause: err });
+    throw new Error(
+      `openssl ${args.slice(0, 2).join(' ')} failed (needs the openssl CLI): ${err instanceof Error ? err.message : String(err)}\n${stderr}`,
+      { cause: err },
+    );
   }
 }
 
 /** A CA and an API server serving certificate for 127.0.0.1/localhost/kubernetes.default.svc (EC P-256). */
 function writeCertificates(dir: string): void {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '7', '-subj', '/CN=faas-waker-test-ca', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '7',
+      '-subj',
+      '/CN=faas-waker-test-ca',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    dir,
+  );
   openssl(['req', ...ec, '-keyout', 'apiserver.key', '-out', 'apiserver.csr', '-subj', '/CN=kube-apiserver'], dir);
-  const sans = ['IP:127.0.0.1', `IP:${SERVICE_IP}`, 'DNS:localhost', 'DNS:kubernetes', 'DNS:kubernetes.default', 'DNS:kubernetes.default.svc', 'DNS:kubernetes.default.svc.cluster.local'];
-  writeFileSync(join(dir, 'apiserver.ext'), `subjectAltName=${sans.join(',')}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n`);
-  openssl(['x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'apiserver.crt', '-days', '7', '-extfile', 'apiserver.ext'], dir);
+  const sans = [
+    'IP:127.0.0.1',
+    `IP:${SERVICE_IP}`,
+    'DNS:localhost',
+    'DNS:kubernetes',
+    'DNS:kubernetes.default',
+    'DNS:kubernetes.default.svc',
+    'DNS:kubernetes.default.svc.cluster.local',
+  ];
+  writeFileSync(
+    join(dir, 'apiserver.ext'),
+    `subjectAltName=${sans.join(',')}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n`,
+  );
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'apiserver.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'apiserver.crt',
+      '-days',
+      '7',
+      '-extfile',
+      'apiserver.ext',
+    ],
+    dir,
+  );
   const sa = generateKeyPairSync('rsa', { modulusLength: 2048 });
   writeFileSync(join(dir, 'sa.key'), sa.privateKey.export({ type: 'pkcs1', format: 'pem' }), { mode: 0o600 });
   writeFileSync(join(dir, 'sa.pub'), sa.publicKey.export({ type: 'spki', format: 'pem' }));
@@ -209,12 +274,21 @@ function tail(child: Child, n = 25): string {
 }
 
 /** Polls `check` every `everyMs` until it returns a value; fails at once if a watched child exits. */
-async function waitUntil<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>, watched: readonly [string, Child][], everyMs = 100): Promise<T> {
+async function waitUntil<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<T | undefined>,
+  watched: readonly [string, Child][],
+  everyMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError = '';
   for (;;) {
     for (const [name, child] of watched) {
-      if (exitedOf(child)) throw new Error(`kube: ${name} exited (${child.proc.exitCode ?? child.proc.signalCode}) while waiting for ${what}; its last output:\n${tail(child)}`);
+      if (exitedOf(child))
+        throw new Error(
+          `kube: ${name} exited (${child.proc.exitCode ?? child.proc.signalCode}) while waiting for ${what}; its last output:\n${tail(child)}`,
+        );
     }
     try {
       const value = await check();
@@ -224,7 +298,9 @@ async function waitUntil<T>(what: string, timeoutMs: number, check: () => Promis
     }
     if (Date.now() > deadline) {
       const logs = watched.map(([name, child]) => `--- ${name}:\n${tail(child, 10)}`).join('\n');
-      throw new Error(`kube: timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}\n${logs}`);
+      throw new Error(
+        `kube: timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}\n${logs}`,
+      );
     }
     await sleep(everyMs);
   }
@@ -266,7 +342,12 @@ async function startKubeOnce(options: KubeOptions): Promise<KubeControlPlane> {
 
   const bin = (name: string): string => join(installed.bin, name);
   const spawnComponent = (name: string, args: readonly string[], env?: NodeJS.ProcessEnv): Child => {
-    const child = startChild(bin(name), args, { name, echo, cwd: runDir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: join(runDir, 'home'), ...env } });
+    const child = startChild(bin(name), args, {
+      name,
+      echo,
+      cwd: runDir,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: join(runDir, 'home'), ...env },
+    });
     children.set(name, child);
     return child;
   };
@@ -302,7 +383,9 @@ async function startKubeOnce(options: KubeOptions): Promise<KubeControlPlane> {
     const server = `https://127.0.0.1:${apiPort}`;
     const adminToken = token();
     const wakerToken = token();
-    writeFileSync(join(runDir, 'tokens.csv'), `${adminToken},admin,admin-uid,"system:masters"\n${wakerToken},faas-waker,faas-waker-uid\n`, { mode: 0o600 });
+    writeFileSync(join(runDir, 'tokens.csv'), `${adminToken},admin,admin-uid,"system:masters"\n${wakerToken},faas-waker,faas-waker-uid\n`, {
+      mode: 0o600,
+    });
     const adminKubeconfig = join(runDir, 'admin.kubeconfig');
     const wakerKubeconfig = join(runDir, 'faas-waker.kubeconfig');
     writeKubeconfig(adminKubeconfig, server, ca, 'admin', adminToken);
@@ -312,7 +395,11 @@ async function startKubeOnce(options: KubeOptions): Promise<KubeControlPlane> {
       const res = await fetch(`${server}${path}`, {
         method,
         dispatcher: agent,
-        headers: { authorization: `Bearer ${opts.token ?? adminToken}`, accept: 'application/json', ...(opts.body === undefined ? {} : { 'content-type': opts.contentType ?? 'application/json' }) },
+        headers: {
+          authorization: `Bearer ${opts.token ?? adminToken}`,
+          accept: 'application/json',
+          ...(opts.body === undefined ? {} : { 'content-type': opts.contentType ?? 'application/json' }),
+        },
         ...(opts.body === undefined ? {} : { body: typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body) }),
         ...(opts.signal === undefined ? {} : { signal: opts.signal }),
       });
@@ -326,13 +413,20 @@ async function startKubeOnce(options: KubeOptions): Promise<KubeControlPlane> {
       return { status: res.status, body, text };
     };
 
-    async function* watch(path: string, resourceVersion: string, opts: { readonly token?: string; readonly signal?: AbortSignal } = {}): AsyncGenerator<WatchEvent> {
+    async function* watch(
+      path: string,
+      resourceVersion: string,
+      opts: { readonly token?: string; readonly signal?: AbortSignal } = {},
+    ): AsyncGenerator<WatchEvent> {
       const sep = path.includes('?') ? '&' : '?';
-      const res = await fetch(`${server}${path}${sep}watch=1&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(resourceVersion)}`, {
-        dispatcher: agent,
-        headers: { authorization: `Bearer ${opts.token ?? adminToken}`, accept: 'application/json' },
-        ...(opts.signal === undefined ? {} : { signal: opts.signal }),
-      });
+      const res = await fetch(
+        `${server}${path}${sep}watch=1&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(resourceVersion)}`,
+        {
+          dispatcher: agent,
+          headers: { authorization: `Bearer ${opts.token ?? adminToken}`, accept: 'application/json' },
+          ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+        },
+      );
       if (res.status !== 200 || res.body === null) throw new Error(`kube: watch ${path} answered ${res.status}: ${await res.text()}`);
       const reader = (res.body as ReadableStream<Uint8Array>).getReader();
       const decoder = new TextDecoder();
@@ -356,71 +450,128 @@ async function startKubeOnce(options: KubeOptions): Promise<KubeControlPlane> {
 
     // etcd
     const etcd = spawnComponent('etcd', [
-      '--name', 'faas-waker-test',
-      '--data-dir', join(runDir, 'etcd'),
-      '--listen-client-urls', `http://127.0.0.1:${etcdPort}`,
-      '--advertise-client-urls', `http://127.0.0.1:${etcdPort}`,
-      '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
-      '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
-      '--initial-cluster', `faas-waker-test=http://127.0.0.1:${peerPort}`,
+      '--name',
+      'faas-waker-test',
+      '--data-dir',
+      join(runDir, 'etcd'),
+      '--listen-client-urls',
+      `http://127.0.0.1:${etcdPort}`,
+      '--advertise-client-urls',
+      `http://127.0.0.1:${etcdPort}`,
+      '--listen-peer-urls',
+      `http://127.0.0.1:${peerPort}`,
+      '--initial-advertise-peer-urls',
+      `http://127.0.0.1:${peerPort}`,
+      '--initial-cluster',
+      `faas-waker-test=http://127.0.0.1:${peerPort}`,
       '--unsafe-no-fsync',
-      '--log-level', 'warn',
+      '--log-level',
+      'warn',
     ]);
-    await waitUntil('etcd /health', deadline(), async () => {
-      const res = await fetch(`http://127.0.0.1:${etcdPort}/health`, { signal: AbortSignal.timeout(5_000) });
-      const body = (await res.json()) as { health?: string };
-      return res.status === 200 && body.health === 'true' ? true : undefined;
-    }, [['etcd', etcd]]);
+    await waitUntil(
+      'etcd /health',
+      deadline(),
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${etcdPort}/health`, { signal: AbortSignal.timeout(5_000) });
+        const body = (await res.json()) as { health?: string };
+        return res.status === 200 && body.health === 'true' ? true : undefined;
+      },
+      [['etcd', etcd]],
+    );
 
     // kube-apiserver
     const apiServerArgs = [
-      '--etcd-servers', `http://127.0.0.1:${etcdPort}`,
-      '--bind-address', '127.0.0.1',
-      '--advertise-address', '127.0.0.1',
-      '--secure-port', String(apiPort),
-      '--endpoint-reconciler-type', 'none',
-      '--tls-cert-file', join(runDir, 'apiserver.crt'),
-      '--tls-private-key-file', join(runDir, 'apiserver.key'),
-      '--cert-dir', join(runDir, 'apiserver-certs'),
-      '--token-auth-file', join(runDir, 'tokens.csv'),
-      '--authorization-mode', 'RBAC',
-      '--service-account-issuer', 'https://kubernetes.default.svc.cluster.local',
-      '--service-account-key-file', join(runDir, 'sa.pub'),
-      '--service-account-signing-key-file', join(runDir, 'sa.key'),
-      '--service-cluster-ip-range', SERVICE_CIDR,
+      '--etcd-servers',
+      `http://127.0.0.1:${etcdPort}`,
+      '--bind-address',
+      '127.0.0.1',
+      '--advertise-address',
+      '127.0.0.1',
+      '--secure-port',
+      String(apiPort),
+      '--endpoint-reconciler-type',
+      'none',
+      '--tls-cert-file',
+      join(runDir, 'apiserver.crt'),
+      '--tls-private-key-file',
+      join(runDir, 'apiserver.key'),
+      '--cert-dir',
+      join(runDir, 'apiserver-certs'),
+      '--token-auth-file',
+      join(runDir, 'tokens.csv'),
+      '--authorization-mode',
+      'RBAC',
+      '--service-account-issuer',
+      'https://kubernetes.default.svc.cluster.local',
+      '--service-account-key-file',
+      join(runDir, 'sa.pub'),
+      '--service-account-signing-key-file',
+      join(runDir, 'sa.key'),
+      '--service-cluster-ip-range',
+      SERVICE_CIDR,
       '--profiling=false',
       // Without a bound, a SIGTERM'd API server waits for the controllers' watches forever (> 20 s).
-      '--shutdown-watch-termination-grace-period', '1s',
+      '--shutdown-watch-termination-grace-period',
+      '1s',
       ...(options.apiServerArgs ?? []),
     ];
     const waitApiServer = async (child: Child, limitMs: number): Promise<void> => {
-      await waitUntil('kube-apiserver /readyz', limitMs, async () => {
-        const res = await request('GET', '/readyz', { signal: AbortSignal.timeout(5_000) });
-        return res.status === 200 ? true : undefined;
-      }, [['kube-apiserver', child], ['etcd', etcd]]);
+      await waitUntil(
+        'kube-apiserver /readyz',
+        limitMs,
+        async () => {
+          const res = await request('GET', '/readyz', { signal: AbortSignal.timeout(5_000) });
+          return res.status === 200 ? true : undefined;
+        },
+        [
+          ['kube-apiserver', child],
+          ['etcd', etcd],
+        ],
+      );
     };
     await waitApiServer(spawnComponent('kube-apiserver', apiServerArgs), deadline());
 
     // controllers, scheduler, fake kubelet
     spawnComponent('kube-controller-manager', [
-      '--kubeconfig', adminKubeconfig,
+      '--kubeconfig',
+      adminKubeconfig,
       '--leader-elect=false',
-      '--secure-port', '0',
-      '--bind-address', '127.0.0.1',
-      '--service-account-private-key-file', join(runDir, 'sa.key'),
-      '--root-ca-file', caFile,
-      '--flex-volume-plugin-dir', join(runDir, 'flexvolume'),
+      '--secure-port',
+      '0',
+      '--bind-address',
+      '127.0.0.1',
+      '--service-account-private-key-file',
+      join(runDir, 'sa.key'),
+      '--root-ca-file',
+      caFile,
+      '--flex-volume-plugin-dir',
+      join(runDir, 'flexvolume'),
       '--profiling=false',
     ]);
-    spawnComponent('kube-scheduler', ['--kubeconfig', adminKubeconfig, '--leader-elect=false', '--secure-port', '0', '--bind-address', '127.0.0.1', '--profiling=false']);
+    spawnComponent('kube-scheduler', [
+      '--kubeconfig',
+      adminKubeconfig,
+      '--leader-elect=false',
+      '--secure-port',
+      '0',
+      '--bind-address',
+      '127.0.0.1',
+      '--profiling=false',
+    ]);
     spawnComponent('kwok', [
-      '--kubeconfig', adminKubeconfig,
-      '--config', STAGE_FILES.map((f) => join(installed.stages, f)).join(','),
+      '--kubeconfig',
+      adminKubeconfig,
+      '--config',
+      STAGE_FILES.map((f) => join(installed.stages, f)).join(','),
       '--manage-all-nodes=false',
-      '--manage-nodes-with-annotation-selector', `${KWOK_NODE_ANNOTATION}=fake`,
-      '--node-lease-duration-seconds', '40',
-      '--cidr', POD_CIDR,
-      '--node-ip', NODE_IP,
+      '--manage-nodes-with-annotation-selector',
+      `${KWOK_NODE_ANNOTATION}=fake`,
+      '--node-lease-duration-seconds',
+      '40',
+      '--cidr',
+      POD_CIDR,
+      '--node-ip',
+      NODE_IP,
     ]);
     const all: [string, Child][] = [...children.entries()];
 
@@ -430,24 +581,40 @@ async function startKubeOnce(options: KubeOptions): Promise<KubeControlPlane> {
       metadata: {
         name: nodeName,
         annotations: { [KWOK_NODE_ANNOTATION]: 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
-        labels: { type: 'kwok', 'kubernetes.io/hostname': nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', 'kubernetes.io/role': 'agent' },
+        labels: {
+          type: 'kwok',
+          'kubernetes.io/hostname': nodeName,
+          'kubernetes.io/os': 'linux',
+          'kubernetes.io/arch': 'amd64',
+          'kubernetes.io/role': 'agent',
+        },
       },
       spec: { taints: [{ key: 'kwok.x-k8s.io/node', value: 'fake', effect: 'NoSchedule' }] },
     };
     const created = await request('POST', '/api/v1/nodes', { body: node, signal: AbortSignal.timeout(10_000) });
     if (created.status !== 201) throw new Error(`kube: creating the fake node answered ${created.status}: ${created.text}`);
 
-    await waitUntil(`node ${nodeName} Ready and schedulable`, deadline(), async () => {
-      const res = await request('GET', `/api/v1/nodes/${nodeName}`, { signal: AbortSignal.timeout(5_000) });
-      const n = res.body as NodeStatus;
-      const ready = n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
-      const tainted = n.spec?.taints?.some((t) => t.key.startsWith('node.kubernetes.io/')) === true;
-      return ready && !tainted ? true : undefined;
-    }, all);
-    await waitUntil('the default ServiceAccount', deadline(), async () => {
-      const res = await request('GET', '/api/v1/namespaces/default/serviceaccounts/default', { signal: AbortSignal.timeout(5_000) });
-      return res.status === 200 ? true : undefined;
-    }, all);
+    await waitUntil(
+      `node ${nodeName} Ready and schedulable`,
+      deadline(),
+      async () => {
+        const res = await request('GET', `/api/v1/nodes/${nodeName}`, { signal: AbortSignal.timeout(5_000) });
+        const n = res.body as NodeStatus;
+        const ready = n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+        const tainted = n.spec?.taints?.some((t) => t.key.startsWith('node.kubernetes.io/')) === true;
+        return ready && !tainted ? true : undefined;
+      },
+      all,
+    );
+    await waitUntil(
+      'the default ServiceAccount',
+      deadline(),
+      async () => {
+        const res = await request('GET', '/api/v1/namespaces/default/serviceaccounts/default', { signal: AbortSignal.timeout(5_000) });
+        return res.status === 200 ? true : undefined;
+      },
+      all,
+    );
     if (echo) process.stderr.write(`[kube] control plane ready at ${server} in ${Date.now() - started} ms (run dir ${runDir})\n`);
 
     return {

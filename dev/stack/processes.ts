@@ -14,11 +14,19 @@ export interface ProviderProcess {
 
 /** Starts the local provider (dev/provider, compiled to build/) as a real process on an ephemeral port. */
 export async function startProvider(args: readonly string[], echo = false, maxOpenFiles?: number): Promise<ProviderProcess> {
-  const child = startChild(process.execPath, [join(repoRoot(), 'build/dev/provider/main.js'), '--port', '0', ...args], { name: 'provider', echo, maxOpenFiles });
-  const port = await child.waitFor((line) => {
-    const json = jsonLine(line);
-    return json?.event === 'listening' ? Number(json.port) : undefined;
-  }, 15_000, 'provider listening');
+  const child = startChild(process.execPath, [join(repoRoot(), 'build/dev/provider/main.js'), '--port', '0', ...args], {
+    name: 'provider',
+    echo,
+    maxOpenFiles,
+  });
+  const port = await child.waitFor(
+    (line) => {
+      const json = jsonLine(line);
+      return json?.event === 'listening' ? Number(json.port) : undefined;
+    },
+    15_000,
+    'provider listening',
+  );
   const url = `http://127.0.0.1:${port}`;
   return {
     port,
@@ -26,7 +34,11 @@ export async function startProvider(args: readonly string[], echo = false, maxOp
     child,
     stats: async () => (await (await fetch(`${url}/_/stats`)).json()) as ProviderStats,
     hook: async (path, body) => {
-      const res = await fetch(`${url}${path}`, { method: 'POST', body: JSON.stringify(body ?? {}), headers: { 'content-type': 'application/json' } });
+      const res = await fetch(`${url}${path}`, {
+        method: 'POST',
+        body: JSON.stringify(body ?? {}),
+        headers: { 'content-type': 'application/json' },
+      });
       return res.json();
     },
     stop: () => child.stop('SIGTERM', 5_000),
@@ -51,10 +63,14 @@ export async function startWaker(env: Record<string, string>, echo = false, maxO
     maxOpenFiles,
     env: { PATH: process.env.PATH ?? '', WAKER_GRPC_ADDRESS: '127.0.0.1:0', WAKER_ADMIN_ADDRESS: '127.0.0.1:0', ...env },
   });
-  const ports = await child.waitFor((line) => {
-    const json = jsonLine(line);
-    return json?.event === 'ready' ? { grpc: Number(json.grpcPort), admin: Number(json.adminPort) } : undefined;
-  }, 15_000, 'faas-waker ready');
+  const ports = await child.waitFor(
+    (line) => {
+      const json = jsonLine(line);
+      return json?.event === 'ready' ? { grpc: Number(json.grpcPort), admin: Number(json.adminPort) } : undefined;
+    },
+    15_000,
+    'faas-waker ready',
+  );
   return {
     grpcPort: ports.grpc,
     adminPort: ports.admin,

@@ -29,7 +29,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   let waker: WakerProcess | undefined;
   try {
     waker = await startWaker({ WAKER_PROVIDER_URL: provider.url, ...options.wakerEnv }, echo, files);
-    const envoy = await startEnvoy({ ...(files === undefined ? {} : { maxOpenFiles: files }), ...options.envoy, grpcPort: waker.grpcPort, gatewayPort: provider.port, echo });
+    const envoy = await startEnvoy({
+      ...(files === undefined ? {} : { maxOpenFiles: files }),
+      ...options.envoy,
+      grpcPort: waker.grpcPort,
+      gatewayPort: provider.port,
+      echo,
+    });
     const started = waker;
     return {
       provider,

@@ -22,11 +22,13 @@ export function healthRoutes(state: AdminState): AdminRoute[] {
 }
 
 export function metricsRoute(registry: Registry): AdminRoute {
-  return async (_req, url) => (url.pathname === '/metrics' ? { status: 200, body: await registry.metrics(), contentType: registry.contentType } : undefined);
+  return async (_req, url) =>
+    url.pathname === '/metrics' ? { status: 200, body: await registry.metrics(), contentType: registry.contentType } : undefined;
 }
 
 export function statusRoute(waker: Waker, extra: () => Record<string, unknown>): AdminRoute {
-  return (_req, url) => (url.pathname === '/status' ? json(200, { ...extra(), heldTotal: waker.heldTotal, ...waker.snapshot() }) : undefined);
+  return (_req, url) =>
+    url.pathname === '/status' ? json(200, { ...extra(), heldTotal: waker.heldTotal, ...waker.snapshot() }) : undefined;
 }
 
 /**
@@ -38,11 +40,17 @@ function refuseWithoutToken(token: AdminToken, authorization: string | undefined
     case 'ok':
       return undefined;
     case 'no-token-configured':
-      return json(403, { status: 'forbidden', error: 'this route needs WAKER_ADMIN_TOKEN_FILE: set it to a file that holds a bearer token' });
+      return json(403, {
+        status: 'forbidden',
+        error: 'this route needs WAKER_ADMIN_TOKEN_FILE: set it to a file that holds a bearer token',
+      });
     case 'token-unreadable':
       return json(403, { status: 'forbidden', error: 'WAKER_ADMIN_TOKEN_FILE cannot be read or is empty' });
     case 'denied':
-      return { ...json(401, { status: 'unauthorized', error: 'send authorization: Bearer <the token in WAKER_ADMIN_TOKEN_FILE>' }), headers: { 'www-authenticate': 'Bearer realm="faas-waker admin"' } };
+      return {
+        ...json(401, { status: 'unauthorized', error: 'send authorization: Bearer <the token in WAKER_ADMIN_TOKEN_FILE>' }),
+        headers: { 'www-authenticate': 'Bearer realm="faas-waker admin"' },
+      };
   }
 }
 
@@ -65,7 +73,13 @@ export function wakeRoute(waker: Waker, defaultNamespace: string, token: AdminTo
     }
     try {
       const outcome = await wake;
-      return json(200, { function: fn.key, status: 'ready', coldStart: outcome.coldStart, scaled: outcome.scaled, startupMs: Math.round(outcome.startupMs) });
+      return json(200, {
+        function: fn.key,
+        status: 'ready',
+        coldStart: outcome.coldStart,
+        scaled: outcome.scaled,
+        startupMs: Math.round(outcome.startupMs),
+      });
     } catch (err) {
       const answer = toHttpAnswer(err);
       return json(answer.status, { function: fn.key, status: 'failed', error: answer.body.trim() });

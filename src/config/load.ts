@@ -97,7 +97,15 @@ function parseFlags(argv: readonly string[], problems: string[]): Record<string,
 }
 
 function checkRelations(s: Settings, problems: string[]): void {
-  const positive: (keyof Settings)[] = ['holdTimeoutMs', 'wakeTimeoutMs', 'providerTimeoutMs', 'readyTtlMs', 'notFoundTtlMs', 'pollMinIntervalMs', 'pollMaxIntervalMs'];
+  const positive: (keyof Settings)[] = [
+    'holdTimeoutMs',
+    'wakeTimeoutMs',
+    'providerTimeoutMs',
+    'readyTtlMs',
+    'notFoundTtlMs',
+    'pollMinIntervalMs',
+    'pollMaxIntervalMs',
+  ];
   for (const key of positive) {
     const value = s[key];
     const spec = SETTINGS.find((x) => x.key === key);
@@ -106,12 +114,21 @@ function checkRelations(s: Settings, problems: string[]): void {
   if (s.wakeTimeoutMs < s.holdTimeoutMs) problems.push('WAKER_WAKE_TIMEOUT must be >= WAKER_HOLD_TIMEOUT');
   if (s.pollMaxIntervalMs < s.pollMinIntervalMs) problems.push('WAKER_POLL_MAX_INTERVAL must be >= WAKER_POLL_MIN_INTERVAL');
   if (s.holdTimeoutMs + OVERRIDE_MARGIN_MS > s.envoyMaxMessageTimeoutMs) {
-    problems.push(`WAKER_HOLD_TIMEOUT + ${OVERRIDE_MARGIN_MS}ms must fit in WAKER_ENVOY_MAX_MESSAGE_TIMEOUT (Envoy ignores a larger override_message_timeout)`);
+    problems.push(
+      `WAKER_HOLD_TIMEOUT + ${OVERRIDE_MARGIN_MS}ms must fit in WAKER_ENVOY_MAX_MESSAGE_TIMEOUT (Envoy ignores a larger override_message_timeout)`,
+    );
   }
   // First, as a missing required setting would be in the loop above.
   if (s.provider === 'openfaas' && s.providerUrl === undefined) problems.unshift('WAKER_PROVIDER_URL (--provider-url): required');
-  if (s.provider === 'kubernetes' && s.namespaces !== undefined && s.defaultNamespace !== undefined && !s.namespaces.includes(s.defaultNamespace)) {
-    problems.push(`WAKER_NAMESPACES must include WAKER_DEFAULT_NAMESPACE (${s.defaultNamespace}): /function/NAME without .NAMESPACE means that namespace`);
+  if (
+    s.provider === 'kubernetes' &&
+    s.namespaces !== undefined &&
+    s.defaultNamespace !== undefined &&
+    !s.namespaces.includes(s.defaultNamespace)
+  ) {
+    problems.push(
+      `WAKER_NAMESPACES must include WAKER_DEFAULT_NAMESPACE (${s.defaultNamespace}): /function/NAME without .NAMESPACE means that namespace`,
+    );
   }
   if ((s.providerUser === undefined) !== (s.providerPassword === undefined)) {
     problems.push('WAKER_PROVIDER_USER and WAKER_PROVIDER_PASSWORD must be set together');
@@ -130,7 +147,9 @@ function resolveCredentials(s: Settings, readFile: (path: string) => string, pro
     if (user === '' || password === '') throw new Error('empty file');
     return { user, password };
   } catch (err) {
-    problems.push(`WAKER_PROVIDER_SECRETS_DIR: cannot read basic-auth-user and basic-auth-password (${(err as Error).message.split('\n')[0] ?? ''})`);
+    problems.push(
+      `WAKER_PROVIDER_SECRETS_DIR: cannot read basic-auth-user and basic-auth-password (${(err as Error).message.split('\n')[0] ?? ''})`,
+    );
     return undefined;
   }
 }

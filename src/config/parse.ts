@@ -51,7 +51,10 @@ export function parseLogLevel(text: string): LogLevel {
 
 /** Comma-separated path prefixes; each must start and end with '/'. */
 export function parsePrefixes(text: string): string[] {
-  const prefixes = text.split(',').map((p) => p.trim()).filter((p) => p.length > 0);
+  const prefixes = text
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0);
   if (prefixes.length === 0 || prefixes.some((p) => !/^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*\/$/.test(p))) {
     throw new Error('comma-separated path prefixes such as /function/,/async-function/');
   }
@@ -69,7 +72,6 @@ export function parseText(text: string): string {
   return text;
 }
 
-
 export type ProviderKind = 'openfaas' | 'kubernetes';
 
 export function parseProviderKind(text: string): ProviderKind {
@@ -80,7 +82,11 @@ export function parseProviderKind(text: string): ProviderKind {
 
 /** Comma-separated namespaces, each a DNS-1123 label. */
 export function parseNamespaces(text: string): string[] {
-  const names = text.split(',').map((n) => n.trim()).filter((n) => n.length > 0);
-  if (names.length === 0 || names.some((n) => !isDnsLabel(n))) throw new Error('comma-separated DNS-1123 labels such as openfaas-fn,staging');
+  const names = text
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n.length > 0);
+  if (names.length === 0 || names.some((n) => !isDnsLabel(n)))
+    throw new Error('comma-separated DNS-1123 labels such as openfaas-fn,staging');
   return [...new Set(names)];
 }

@@ -136,13 +136,17 @@ export class FrameReader {
   private checkHeader(buf: Buffer, pos: number): number {
     if (buf[pos] !== 0) throw new FrameError('compressed', 'compressed messages are not supported (Envoy does not compress ext_proc)');
     const length = buf.readUInt32BE(pos + 1);
-    if (length > this.maxMessageBytes) throw new FrameError('too-large', `Received message larger than max (${length} vs ${this.maxMessageBytes})`);
+    if (length > this.maxMessageBytes)
+      throw new FrameError('too-large', `Received message larger than max (${length} vs ${this.maxMessageBytes})`);
     return length;
   }
 
   private startMessage(length: number): void {
     if (this.budget !== undefined && !this.budget.reserve(length)) {
-      throw new FrameError('budget', `connection holds ${this.budget.usedBytes} bytes of unfinished messages; ${length} more would exceed ${this.budget.limitBytes}`);
+      throw new FrameError(
+        'budget',
+        `connection holds ${this.budget.usedBytes} bytes of unfinished messages; ${length} more would exceed ${this.budget.limitBytes}`,
+      );
     }
     this.message = Buffer.allocUnsafe(length);
     this.messageFill = 0;

@@ -100,7 +100,13 @@ export async function startH2Server(
     if (path === PROCESS_PATH) process(new H2ProcessCall(stream, headers, state, firstMessages));
     else if (path === HEALTH_CHECK_PATH || path === HEALTH_WATCH_PATH) {
       state.streamOpened(stream);
-      readOneMessage(stream, headers, state, firstMessages, path === HEALTH_CHECK_PATH ? healthCheck(stream, health) : healthWatch(stream, health));
+      readOneMessage(
+        stream,
+        headers,
+        state,
+        firstMessages,
+        path === HEALTH_CHECK_PATH ? healthCheck(stream, health) : healthWatch(stream, health),
+      );
     } else finish(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${String(path)}`);
   });
   const port = await listenOn(server, address);
@@ -183,7 +189,8 @@ class SessionState {
     this.idleTimer = undefined;
     if (this.open > 0 || this.session.closed || this.session.destroyed) return; // the next idle period re-arms it
     const idleMs = performance.now() - this.idleSince;
-    if (idleMs >= this.limits.idleTimeoutMs) this.session.close(); // GOAWAY(NO_ERROR), then the socket closes
+    if (idleMs >= this.limits.idleTimeoutMs)
+      this.session.close(); // GOAWAY(NO_ERROR), then the socket closes
     else this.armIdle(this.limits.idleTimeoutMs - idleMs);
   }
 }
@@ -333,7 +340,9 @@ class H2ProcessCall implements ProcessCall, AwaitingFirstMessage {
     this.reader?.dispose();
     if (this.stream.destroyed || this.stream.writableEnded) return;
     this.stream.removeAllListeners('wantTrailers');
-    this.stream.on('wantTrailers', () => this.stream.sendTrailers({ 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message) }));
+    this.stream.on('wantTrailers', () =>
+      this.stream.sendTrailers({ 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message) }),
+    );
     this.stream.end();
   }
 }
@@ -343,7 +352,8 @@ function frameErrorStatus(err: FrameError, headers: IncomingHttpHeaders): [numbe
   if (err.kind !== 'compressed') return [GrpcStatus.RESOURCE_EXHAUSTED, err.message];
   const encoding = headers['grpc-encoding'];
   // The flag says "compressed with grpc-encoding"; with none (identity) it is a protocol error.
-  if (encoding === undefined || encoding === 'identity') return [GrpcStatus.INTERNAL, 'compressed flag set on a message without grpc-encoding'];
+  if (encoding === undefined || encoding === 'identity')
+    return [GrpcStatus.INTERNAL, 'compressed flag set on a message without grpc-encoding'];
   return [GrpcStatus.UNIMPLEMENTED, `Received message compressed with unsupported encoding "${String(encoding)}"`];
 }
 
@@ -370,7 +380,13 @@ function healthWatch(stream: ServerHttp2Stream, health: HealthState): (request: 
 }
 
 /** Unary-style input: one message, under the same limits and first-message deadline as Process. */
-function readOneMessage(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, state: SessionState, watch: FirstMessageWatch, onMessage: (message: Buffer) => void): void {
+function readOneMessage(
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  state: SessionState,
+  watch: FirstMessageWatch,
+  onMessage: (message: Buffer) => void,
+): void {
   const reader = new FrameReader(Math.min(HEALTH_MAX_MESSAGE_BYTES, state.limits.maxMessageBytes), state.budget);
   let settled = false;
   const pending: AwaitingFirstMessage = {

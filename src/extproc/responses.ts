@@ -98,9 +98,16 @@ export function immediate(answer: HttpAnswer, fn?: string): Buffer {
   return encode({
     response: {
       $case: 'immediateResponse',
-      value: { status: { code: answer.status as StatusCode }, headers: { setHeaders: headers, removeHeaders: [] as string[] }, body: Buffer.from(answer.body), details: answer.details },
+      value: {
+        status: { code: answer.status as StatusCode },
+        headers: { setHeaders: headers, removeHeaders: [] as string[] },
+        body: Buffer.from(answer.body),
+        details: answer.details,
+      },
     },
-    dynamicMetadata: { [METADATA_NAMESPACE]: { outcome: 'rejected', status: answer.status, ...(fn === undefined ? {} : { function: fn }) } },
+    dynamicMetadata: {
+      [METADATA_NAMESPACE]: { outcome: 'rejected', status: answer.status, ...(fn === undefined ? {} : { function: fn }) },
+    },
   });
 }
 

@@ -68,7 +68,10 @@ export function createStreamHandler(deps: StreamHandlerDeps): (call: ProcessCall
         return;
       }
       if (sawHead) {
-        deps.logger.warn({ event: 'stream.protocol_error', requestId: msg.requestId }, 'second request_headers on one stream: ending the stream');
+        deps.logger.warn(
+          { event: 'stream.protocol_error', requestId: msg.requestId },
+          'second request_headers on one stream: ending the stream',
+        );
         call.fail(GrpcStatus.INVALID_ARGUMENT, 'request_headers sent twice on one stream');
         gone();
         return;

@@ -54,8 +54,7 @@ class Cursor {
     else if (wireType === 2) {
       const len = this.varint(); // read before adding: `pos += varint()` would add to the old pos
       this.pos += len;
-    }
-    else if (wireType === 5) this.pos += 4;
+    } else if (wireType === 5) this.pos += 4;
     else throw new Error(`unsupported wire type ${wireType}`);
     if (this.pos > this.buf.length) throw new Error('truncated field');
   }

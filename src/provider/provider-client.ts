@@ -63,7 +63,8 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
       bodyTimeout: options.timeoutMs,
       connect: { timeout: Math.min(options.timeoutMs, 2_000) },
     });
-  const authHeader = options.auth === undefined ? undefined : `Basic ${Buffer.from(`${options.auth.user}:${options.auth.password}`).toString('base64')}`;
+  const authHeader =
+    options.auth === undefined ? undefined : `Basic ${Buffer.from(`${options.auth.user}:${options.auth.password}`).toString('base64')}`;
   const now = options.now ?? (() => performance.now());
 
   async function call(
@@ -86,7 +87,11 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
         body: req.body ?? null,
         signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
       });
-      const text = await readCapped(res.body, kind === 'list' ? MAX_LIST_BYTES : MAX_BODY_BYTES, (max) => new ProviderError(`provider answer larger than ${max} bytes`));
+      const text = await readCapped(
+        res.body,
+        kind === 'list' ? MAX_LIST_BYTES : MAX_BODY_BYTES,
+        (max) => new ProviderError(`provider answer larger than ${max} bytes`),
+      );
       options.observe?.(kind, `${Math.floor(res.statusCode / 100)}xx`, now() - started);
       return { status: res.statusCode, text };
     } catch (err) {
@@ -113,7 +118,12 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
     },
     async scale(fn, replicas, signal) {
       const body: ScaleRequest = { serviceName: fn.name, namespace: fn.namespace, replicas };
-      const res = await call('scale', fn, { method: 'POST', path: `/system/scale-function/${encodeURIComponent(fn.name)}`, body: JSON.stringify(body) }, signal);
+      const res = await call(
+        'scale',
+        fn,
+        { method: 'POST', path: `/system/scale-function/${encodeURIComponent(fn.name)}`, body: JSON.stringify(body) },
+        signal,
+      );
       if (res.status === 200 || res.status === 202) return;
       if (res.status === 404) throw new FunctionNotFoundError(`provider does not know ${fn.key}`);
       throw new ProviderError(`provider scale call for ${fn.key} answered ${res.status}`, res.status);
@@ -131,7 +141,8 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
       if (!Array.isArray(json)) throw new ProviderError(`provider list for namespace ${namespace} is not a JSON array`, res.status);
       return json.map((entry: unknown) => {
         const status = parseFunctionStatus(entry);
-        if (typeof status === 'string') throw new ProviderError(`provider list for namespace ${namespace} is malformed: ${status}`, res.status);
+        if (typeof status === 'string')
+          throw new ProviderError(`provider list for namespace ${namespace} is malformed: ${status}`, res.status);
         return status;
       });
     },

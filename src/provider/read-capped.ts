@@ -4,7 +4,11 @@ import type { Dispatcher } from 'undici';
  * Reads a response body as UTF-8 text, at most `maxBytes`: a misbehaving server cannot grow our memory.
  * Past the cap the body is destroyed and `tooLarge(maxBytes)` is thrown.
  */
-export async function readCapped(body: Dispatcher.ResponseData['body'], maxBytes: number, tooLarge: (maxBytes: number) => Error): Promise<string> {
+export async function readCapped(
+  body: Dispatcher.ResponseData['body'],
+  maxBytes: number,
+  tooLarge: (maxBytes: number) => Error,
+): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {

@@ -167,7 +167,11 @@ export class Waker {
       return result;
     } catch (err) {
       // Every hold is observed, failures too: a histogram of successes alone hides the 504s.
-      this.observer.holdFinished?.(fn, err instanceof ClientGoneError ? 'client_gone' : toHttpAnswer(err).reason, this.deps.clock.now() - started);
+      this.observer.holdFinished?.(
+        fn,
+        err instanceof ClientGoneError ? 'client_gone' : toHttpAnswer(err).reason,
+        this.deps.clock.now() - started,
+      );
       throw err;
     } finally {
       this.limiter.release(fn.key);
@@ -241,7 +245,14 @@ export class Waker {
   }
 
   private startWake(fn: FunctionRef, requestId: string | undefined): WakeFlight {
-    const flight: WakeFlight = { fn, startedAtMs: this.deps.clock.now(), waiters: new Set(), pushed: undefined, changed: false, nudge: undefined };
+    const flight: WakeFlight = {
+      fn,
+      startedAtMs: this.deps.clock.now(),
+      waiters: new Set(),
+      pushed: undefined,
+      changed: false,
+      nudge: undefined,
+    };
     this.wakes.set(fn.key, flight);
     this.wakingPerNamespace.set(fn.namespace, (this.wakingPerNamespace.get(fn.namespace) ?? 0) + 1);
     // The request that started the wake names it in every wake line, so logs can be joined.
@@ -260,7 +271,10 @@ export class Waker {
         // of getting a burst out of the door.
         setImmediate(() => {
           const releaseMs = Math.round((performance.now() - releaseStart) * 100) / 100;
-          log.info({ event: 'wake.ready', waitedMs, coldStart: outcome.coldStart, scaled: outcome.scaled, waiters: waiters.length, releaseMs }, 'function ready');
+          log.info(
+            { event: 'wake.ready', waitedMs, coldStart: outcome.coldStart, scaled: outcome.scaled, waiters: waiters.length, releaseMs },
+            'function ready',
+          );
         });
       },
       (err: unknown) => {
@@ -309,15 +323,17 @@ export class Waker {
       if (now >= deadline) throw new WakeTimeoutError(`${fn.key} not ready after ${Math.round(now - startedAt)} ms`);
       // A watching provider pushes readiness (onProviderChange): its reads are only a safety check.
       const live = this.deps.provider.events?.live() === true;
-      const delay = live ? this.options.pollMaxIntervalMs : nextPollDelayMs({
-        attempt,
-        elapsedMs: now - (scaledAt ?? startedAt),
-        remainingMs: deadline - now,
-        minMs: this.options.pollMinIntervalMs,
-        maxMs: this.options.pollMaxIntervalMs,
-        estimate,
-        random: this.random(),
-      });
+      const delay = live
+        ? this.options.pollMaxIntervalMs
+        : nextPollDelayMs({
+            attempt,
+            elapsedMs: now - (scaledAt ?? startedAt),
+            remainingMs: deadline - now,
+            minMs: this.options.pollMinIntervalMs,
+            maxMs: this.options.pollMaxIntervalMs,
+            estimate,
+            random: this.random(),
+          });
       await this.pollSleep(flight, Math.max(1, delay));
       // While the watch is live, nothing to read unless it reported a change: no polls at all.
       if (live && !flight.changed && flight.pushed === undefined && this.deps.provider.events?.live() === true) continue;
@@ -328,7 +344,8 @@ export class Waker {
         failures = 0;
       } catch (err) {
         if (failures++ === 0) failingSince = clock.now();
-        if (err instanceof FunctionNotFoundError || (failures >= MAX_POLL_FAILURES && clock.now() - failingSince >= MIN_FAILING_MS)) throw err;
+        if (err instanceof FunctionNotFoundError || (failures >= MAX_POLL_FAILURES && clock.now() - failingSince >= MIN_FAILING_MS))
+          throw err;
         continue;
       }
       const polledAt = clock.now();
@@ -364,7 +381,8 @@ export class Waker {
 
   /** A readiness poll: through the namespace's list while several of its functions wake, else its own status call. */
   private pollStatus(fn: FunctionRef): Promise<FunctionStatus> {
-    if (this.deps.provider.events?.live() === true || !this.lists.useful(fn.namespace, this.wakingPerNamespace.get(fn.namespace) ?? 0)) return this.fetchStatus(fn);
+    if (this.deps.provider.events?.live() === true || !this.lists.useful(fn.namespace, this.wakingPerNamespace.get(fn.namespace) ?? 0))
+      return this.fetchStatus(fn);
     return this.lists.statusOf(fn).catch((err: unknown) => {
       if (err instanceof FunctionNotFoundError) this.deps.cache.setNotFound(fn.key, this.deps.clock.now());
       throw err;
@@ -445,7 +463,11 @@ export class Waker {
   private remember(key: string, startupMs: number, uncertaintyMs: number): void {
     const next = learnStartup(this.learned.get(key), startupMs, uncertaintyMs);
     // Pooled with the spread between functions as its uncertainty: a vague prior, polled widely.
-    this.population = learnStartup(this.population, startupMs, Math.max(uncertaintyMs, Math.abs(startupMs - (this.population?.meanMs ?? startupMs))));
+    this.population = learnStartup(
+      this.population,
+      startupMs,
+      Math.max(uncertaintyMs, Math.abs(startupMs - (this.population?.meanMs ?? startupMs))),
+    );
     this.learned.delete(key);
     this.learned.set(key, next);
     trimOldest(this.learned, this.options.maxLearned);

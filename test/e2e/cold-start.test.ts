@@ -12,18 +12,35 @@ const AUTH = 'waker:s3cret';
 beforeAll(async () => {
   stack = await startStack({
     providerArgs: [
-      '--auth', AUTH,
-      '--function', 'hello:300',
-      '--function', 'burst:500',
-      '--function', 'slow:1200',
-      '--function', 'never:never',
-      '--function', 'warm:100',
-      '--function', 'nsfn.staging:100',
-      '--function', 'minscale:100:2',
-      '--function', 'leaver:1500',
-      '--function', 'forged:300',
+      '--auth',
+      AUTH,
+      '--function',
+      'hello:300',
+      '--function',
+      'burst:500',
+      '--function',
+      'slow:1200',
+      '--function',
+      'never:never',
+      '--function',
+      'warm:100',
+      '--function',
+      'nsfn.staging:100',
+      '--function',
+      'minscale:100:2',
+      '--function',
+      'leaver:1500',
+      '--function',
+      'forged:300',
     ],
-    wakerEnv: { WAKER_HOLD_TIMEOUT: '3s', WAKER_WAKE_TIMEOUT: '10s', WAKER_READY_TTL: '30s', WAKER_PROVIDER_USER: 'waker', WAKER_PROVIDER_PASSWORD: 's3cret', WAKER_LOG_LEVEL: 'debug' },
+    wakerEnv: {
+      WAKER_HOLD_TIMEOUT: '3s',
+      WAKER_WAKE_TIMEOUT: '10s',
+      WAKER_READY_TTL: '30s',
+      WAKER_PROVIDER_USER: 'waker',
+      WAKER_PROVIDER_PASSWORD: 's3cret',
+      WAKER_LOG_LEVEL: 'debug',
+    },
   });
 }, 60_000);
 
@@ -57,7 +74,8 @@ test('a cold request to a function at zero replicas gets 200 from the function',
 
 test('x-faas-waker-* headers a client sends never reach the function: only faas-waker sets them', async () => {
   const forged = { 'x-faas-waker-cold-start': 'forged', 'x-faas-waker-wait-ms': '999999', 'x-faas-waker-admin': 'yes' };
-  const seen = async (): Promise<Record<string, string>> => (JSON.parse((await get(stack.url('/function/forged'), forged)).text) as { headers: Record<string, string> }).headers;
+  const seen = async (): Promise<Record<string, string>> =>
+    (JSON.parse((await get(stack.url('/function/forged'), forged)).text) as { headers: Record<string, string> }).headers;
   const cold = await seen();
   expect(cold['x-faas-waker-cold-start']).toBe('true');
   expect(Number(cold['x-faas-waker-wait-ms'])).toBeLessThan(999_999);
@@ -189,7 +207,12 @@ test('logs: config without secrets, wake lines with the request id, nothing per 
   expect((await get(stack.url('/function/log-marker'), { 'x-request-id': 'rid-marker' })).status).toBe(404);
   await waitUntil(() => Promise.resolve(stack.waker.child.lines.some((l) => l.includes('rid-marker'))), 30_000, 'the marker log line');
   const sinceWarm = stack.waker.child.lines.slice(linesBefore);
-  expect(sinceWarm.slice(0, sinceWarm.findIndex((l) => l.includes('rid-marker')))).toEqual([]);
+  expect(
+    sinceWarm.slice(
+      0,
+      sinceWarm.findIndex((l) => l.includes('rid-marker')),
+    ),
+  ).toEqual([]);
   const wakeLines = stack.waker.logs().filter((l) => l.requestId === 'rid-cold-1');
   expect(wakeLines.map((l) => l.event)).toEqual(expect.arrayContaining(['wake.start', 'wake.failed']));
   expect(wakeLines.every((l) => l.fn === 'logged.openfaas-fn')).toBe(true);

@@ -20,7 +20,11 @@ maybe('faas-waker from its Docker image', () => {
 
   beforeAll(async () => {
     provider = await startProvider(['--function', 'hello:300']);
-    waker = await startWakerContainer(wakerImage, { WAKER_PROVIDER_URL: provider.url, WAKER_DRAIN_DELAY: '1s', WAKER_SHUTDOWN_GRACE: '2s' });
+    waker = await startWakerContainer(wakerImage, {
+      WAKER_PROVIDER_URL: provider.url,
+      WAKER_DRAIN_DELAY: '1s',
+      WAKER_SHUTDOWN_GRACE: '2s',
+    });
     envoy = await startEnvoy({ grpcPort: waker.grpcPort, gatewayPort: provider.port });
   }, 120_000);
 
@@ -35,10 +39,17 @@ maybe('faas-waker from its Docker image', () => {
     if (provider === undefined || waker === undefined || envoy === undefined) throw new Error('stack not started');
     // What the image declares (its own defaults; this test overrides the addresses to loopback ports).
     const inspect = spawnSync('docker', ['image', 'inspect', '--format', '{{json .Config}}', wakerImage], { encoding: 'utf8' });
-    const config = JSON.parse(inspect.stdout) as { User: string; Env: string[]; ExposedPorts: Record<string, unknown>; Entrypoint: string[] };
+    const config = JSON.parse(inspect.stdout) as {
+      User: string;
+      Env: string[];
+      ExposedPorts: Record<string, unknown>;
+      Entrypoint: string[];
+    };
     expect(config.User).toBe('1000:1000');
     expect(config.Entrypoint).toEqual(['node', 'dist/main.js']);
-    expect(config.Env).toEqual(expect.arrayContaining(['NODE_ENV=production', 'WAKER_GRPC_ADDRESS=0.0.0.0:50051', 'WAKER_ADMIN_ADDRESS=0.0.0.0:9090']));
+    expect(config.Env).toEqual(
+      expect.arrayContaining(['NODE_ENV=production', 'WAKER_GRPC_ADDRESS=0.0.0.0:50051', 'WAKER_ADMIN_ADDRESS=0.0.0.0:9090']),
+    );
     expect(Object.keys(config.ExposedPorts).sort()).toEqual(['50051/tcp', '9090/tcp']);
     expect((await waker.admin('/readyz')).status).toBe(200);
 

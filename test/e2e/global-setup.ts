@@ -26,14 +26,17 @@ function dockerSetup(root: string, images: string[]): void {
     const found = spawnSync(process.execPath, [script, 'env'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
     const host = /^export DOCKER_HOST=(\S+)/m.exec(found.stdout)?.[1];
     if (found.status !== 0 || host === undefined) {
-      throw new Error(`${images.join(', ')} given, but no Docker engine answers: \`node scripts/docker.mjs start\` starts one (npm test does it all)`);
+      throw new Error(
+        `${images.join(', ')} given, but no Docker engine answers: \`node scripts/docker.mjs start\` starts one (npm test does it all)`,
+      );
     }
     // Set before the workers start: they inherit it, and so does every docker CLI they run.
     process.env.DOCKER_HOST = host;
   }
   for (const image of images) {
     const r = spawnSync('docker', ['image', 'inspect', '--format', '{{.Id}}', image], { stdio: 'ignore' });
-    if (r.status !== 0 && image.startsWith('faas-waker/')) throw new Error(`image ${image} is not built on ${process.env.DOCKER_HOST}: run \`node scripts/docker.mjs images\``);
+    if (r.status !== 0 && image.startsWith('faas-waker/'))
+      throw new Error(`image ${image} is not built on ${process.env.DOCKER_HOST}: run \`node scripts/docker.mjs images\``);
   }
   // Containers are labelled with this run (jest's process); workers inherit the variable.
   process.env.FAAS_WAKER_TEST_RUN = String(process.pid);

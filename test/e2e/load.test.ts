@@ -51,12 +51,15 @@ const heldTotal = async (): Promise<number> => {
 };
 
 /** Envoy counters that explain refusals: overflows, timeouts, resets, floods, connection failures. */
-const WHY_STATS = 'overflow|timeout|flood|reset|refused|fail|destroy|goaway|cx_total|cx_active|rq_pending_active|rq_active|streams_started|message_timeouts|downstream_cx_active|backlog';
+const WHY_STATS =
+  'overflow|timeout|flood|reset|refused|fail|destroy|goaway|cx_total|cx_active|rq_pending_active|rq_active|streams_started|message_timeouts|downstream_cx_active|backlog';
 
 /** What went wrong, for the failure message: client-side counts, samples, and Envoy's own reasons. */
 function report(what: string, tally: Tally, elapsedMs: number): string {
-  return `${what}: ${tally.answered} answers in ${Math.round(elapsedMs)} ms, by status ${JSON.stringify(tally.statusCounts)}\n` +
-    `samples: ${JSON.stringify(tally.samples)}\nEnvoy non-2xx details (all so far): ${JSON.stringify(nonOkDetails(stack.envoy.accessLog()))}`;
+  return (
+    `${what}: ${tally.answered} answers in ${Math.round(elapsedMs)} ms, by status ${JSON.stringify(tally.statusCounts)}\n` +
+    `samples: ${JSON.stringify(tally.samples)}\nEnvoy non-2xx details (all so far): ${JSON.stringify(nonOkDetails(stack.envoy.accessLog()))}`
+  );
 }
 
 async function logEnvoyStats(what: string): Promise<void> {
@@ -65,7 +68,11 @@ async function logEnvoyStats(what: string): Promise<void> {
 
 function expectAllOk(what: string, tally: Tally, elapsedMs: number, total: number): void {
   process.stderr.write(`${report(what, tally, elapsedMs)}\n`);
-  expect({ answered: tally.answered, notOk: tally.notOk, why: tally.notOk === 0 ? '' : report(what, tally, elapsedMs) }).toEqual({ answered: total, notOk: 0, why: '' });
+  expect({ answered: tally.answered, notOk: tally.notOk, why: tally.notOk === 0 ? '' : report(what, tally, elapsedMs) }).toEqual({
+    answered: total,
+    notOk: 0,
+    why: '',
+  });
 }
 
 describe('warm saturation', () => {
@@ -81,7 +88,14 @@ describe('warm saturation', () => {
 
   test('open loop at 1,500 req/s for 4 s: every answer is 2xx', async () => {
     const total = 6_000;
-    const { tally, elapsedMs, maxLagMs } = await openLoop({ origin, path: '/function/warm', rps: 1_500, total, connections: 512, timeoutMs: CLIENT_TIMEOUT_MS });
+    const { tally, elapsedMs, maxLagMs } = await openLoop({
+      origin,
+      path: '/function/warm',
+      rps: 1_500,
+      total,
+      connections: 512,
+      timeoutMs: CLIENT_TIMEOUT_MS,
+    });
     process.stderr.write(`open loop: largest send lag ${Math.round(maxLagMs)} ms\n`);
     expectAllOk('open loop', tally, elapsedMs, total);
   }, 600_000);
@@ -93,23 +107,36 @@ function byStatus(answers: readonly H2Answer[], status: number): H2Answer[] {
 
 test(`${HERD} at once to one sleeping function: exactly ${MAX_HELD_PER_FUNCTION} get 200 from it, the rest 503 from faas-waker`, async () => {
   const t0 = performance.now();
-  const burst = h2Burst({ origin, paths: Array<string>(HERD).fill('/function/herd'), streamsPerConnection: STREAMS_PER_CONNECTION, timeoutMs: CLIENT_TIMEOUT_MS });
+  const burst = h2Burst({
+    origin,
+    paths: Array<string>(HERD).fill('/function/herd'),
+    streamsPerConnection: STREAMS_PER_CONNECTION,
+    timeoutMs: CLIENT_TIMEOUT_MS,
+  });
   // The function is gated: nothing can be served before every request was either held or refused.
-  await waitUntil(async () => burst.tally.answered >= HERD - MAX_HELD_PER_FUNCTION && (await heldTotal()) === MAX_HELD_PER_FUNCTION, 120_000, `${HERD - MAX_HELD_PER_FUNCTION} refusals and ${MAX_HELD_PER_FUNCTION} held (answered ${burst.tally.answered})`)
-    .catch((err: unknown) => {
-      throw new Error(`${String(err)}\n${report('herd before release', burst.tally, performance.now() - t0)}`);
-    });
+  await waitUntil(
+    async () => burst.tally.answered >= HERD - MAX_HELD_PER_FUNCTION && (await heldTotal()) === MAX_HELD_PER_FUNCTION,
+    120_000,
+    `${HERD - MAX_HELD_PER_FUNCTION} refusals and ${MAX_HELD_PER_FUNCTION} held (answered ${burst.tally.answered})`,
+  ).catch((err: unknown) => {
+    throw new Error(`${String(err)}\n${report('herd before release', burst.tally, performance.now() - t0)}`);
+  });
   const heldAfterMs = performance.now() - t0;
   expect(burst.tally.answered).toBe(HERD - MAX_HELD_PER_FUNCTION);
   expect(await stack.provider.hook('/_/release/herd')).toEqual({ released: ['herd.openfaas-fn'] });
   const answers = await burst.done;
-  process.stderr.write(`${report('herd', burst.tally, performance.now() - t0)}\nherd: all held or refused after ${Math.round(heldAfterMs)} ms\n`);
+  process.stderr.write(
+    `${report('herd', burst.tally, performance.now() - t0)}\nherd: all held or refused after ${Math.round(heldAfterMs)} ms\n`,
+  );
   await logEnvoyStats('herd');
 
   const served = byStatus(answers, 200);
   const refused = byStatus(answers, 503);
-  expect({ served: served.length, refused: refused.length, other: answers.length - served.length - refused.length })
-    .toEqual({ served: MAX_HELD_PER_FUNCTION, refused: HERD - MAX_HELD_PER_FUNCTION, other: 0 });
+  expect({ served: served.length, refused: refused.length, other: answers.length - served.length - refused.length }).toEqual({
+    served: MAX_HELD_PER_FUNCTION,
+    refused: HERD - MAX_HELD_PER_FUNCTION,
+    other: 0,
+  });
   expect(served.filter((a) => !a.body.startsWith('{"function":"herd"'))).toEqual([]);
   expect(refused.filter((a) => a.body !== REFUSED_BODY || a.retryAfter === undefined)).toEqual([]);
   expect((await stack.provider.stats()).functions['herd.openfaas-fn']?.scaleCalls).toBe(1);
@@ -120,21 +147,27 @@ test(`${MAX_HELD_TOTAL} held across ${HELD_FUNCTIONS} functions, released togeth
   // Round robin, so every function's wake starts with the first few requests.
   const paths = Array.from({ length: MAX_HELD_TOTAL }, (_, i) => `/function/${heldNames[i % HELD_FUNCTIONS] ?? ''}`);
   const burst = h2Burst({ origin, paths, streamsPerConnection: STREAMS_PER_CONNECTION, timeoutMs: CLIENT_TIMEOUT_MS });
-  await waitUntil(async () => burst.tally.answered > 0 || (await heldTotal()) === MAX_HELD_TOTAL, 120_000, `${MAX_HELD_TOTAL} held`)
-    .catch(async (err: unknown) => {
+  await waitUntil(async () => burst.tally.answered > 0 || (await heldTotal()) === MAX_HELD_TOTAL, 120_000, `${MAX_HELD_TOTAL} held`).catch(
+    async (err: unknown) => {
       await logEnvoyStats('held before release');
       throw new Error(`${String(err)}\n${report('held before release', burst.tally, performance.now() - t0)}`);
-    });
+    },
+  );
   const heldAfterMs = performance.now() - t0;
   if (burst.tally.answered > 0) await logEnvoyStats('held before release');
   // Nothing may be answered before the release: an early answer is a 503/504 from somewhere.
-  expect({ answered: burst.tally.answered, why: burst.tally.answered === 0 ? '' : report('held before release', burst.tally, heldAfterMs) }).toEqual({ answered: 0, why: '' });
+  expect({
+    answered: burst.tally.answered,
+    why: burst.tally.answered === 0 ? '' : report('held before release', burst.tally, heldAfterMs),
+  }).toEqual({ answered: 0, why: '' });
   const released = (await stack.provider.hook('/_/release')) as { released: string[] };
   expect(released.released).toEqual(expect.arrayContaining(heldNames.map((n) => `${n}.openfaas-fn`)));
   const releasedAtMs = performance.now() - t0;
   const answers = await burst.done;
   const elapsedMs = performance.now() - t0;
-  process.stderr.write(`held: all ${MAX_HELD_TOTAL} held after ${Math.round(heldAfterMs)} ms, answered ${Math.round(elapsedMs - releasedAtMs)} ms after the release\n`);
+  process.stderr.write(
+    `held: all ${MAX_HELD_TOTAL} held after ${Math.round(heldAfterMs)} ms, answered ${Math.round(elapsedMs - releasedAtMs)} ms after the release\n`,
+  );
   await logEnvoyStats('held');
   expectAllOk('held', burst.tally, elapsedMs, MAX_HELD_TOTAL);
   const wrongFunction = answers.filter((a) => !a.body.startsWith(`{"function":"${a.path.slice('/function/'.length)}"`));

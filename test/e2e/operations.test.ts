@@ -14,7 +14,13 @@ const withToken = { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` 
 beforeAll(async () => {
   stack = await startStack({
     providerArgs: ['--function', 'cold:300', '--function', 'never:never', '--function', 'prewarm:300'],
-    wakerEnv: { WAKER_HOLD_TIMEOUT: '1500ms', WAKER_READY_TTL: '30s', WAKER_CACHE_MAX_KEYS: '500', WAKER_NOT_FOUND_TTL: '30s', WAKER_ADMIN_TOKEN_FILE: tokenFile },
+    wakerEnv: {
+      WAKER_HOLD_TIMEOUT: '1500ms',
+      WAKER_READY_TTL: '30s',
+      WAKER_CACHE_MAX_KEYS: '500',
+      WAKER_NOT_FOUND_TTL: '30s',
+      WAKER_ADMIN_TOKEN_FILE: tokenFile,
+    },
   });
 }, 60_000);
 
@@ -43,7 +49,11 @@ test('a cold request shows the cold-start header and access-log field; a warm on
   const warm = await get(stack.url('/function/cold'));
   expect(warm.status).toBe(200);
   expect(warm.headers['x-faas-waker-cold-start-ms']).toBeUndefined();
-  await waitUntil(() => Promise.resolve(stack.envoy.accessLog().filter((l) => l.includes('/function/cold')).length >= 2), 30_000, 'access log lines');
+  await waitUntil(
+    () => Promise.resolve(stack.envoy.accessLog().filter((l) => l.includes('/function/cold')).length >= 2),
+    30_000,
+    'access log lines',
+  );
   const lines = stack.envoy.accessLog().filter((l) => l.includes('"GET /function/cold"'));
   expect(lines[0]).toContain(`cold_start_ms=${coldMs}`);
   expect(lines[1]).toContain('cold_start_ms=-');
@@ -95,7 +105,9 @@ test('POST /wake/NAME scales a sleeping function and the following request is wa
   // Routes that change anything need the bearer token from WAKER_ADMIN_TOKEN_FILE.
   const refused = await stack.waker.admin('/wake/prewarm.openfaas-fn', { method: 'POST' });
   expect([refused.status, refused.headers.get('www-authenticate')]).toEqual([401, 'Bearer realm="faas-waker admin"']);
-  expect((await stack.waker.admin('/wake/prewarm.openfaas-fn', { method: 'POST', headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+  expect(
+    (await stack.waker.admin('/wake/prewarm.openfaas-fn', { method: 'POST', headers: { authorization: 'Bearer wrong' } })).status,
+  ).toBe(401);
   const woke = await stack.waker.admin('/wake/prewarm.openfaas-fn', withToken);
   expect(woke.status).toBe(200);
   expect(await woke.json()).toMatchObject({ function: 'prewarm.openfaas-fn', status: 'ready', scaled: true });

@@ -24,7 +24,11 @@ test('SIGTERM during holds: health flips, the function that wakes in time succee
     expect(await check(health, '')).toBe('SERVING');
     const soon = get(stack.url('/function/soon'));
     const late = get(stack.url('/function/late'));
-    await waitUntil(async () => ((await (await stack.waker.admin('/status')).json()) as { heldTotal: number }).heldTotal === 2, 30_000, '2 held');
+    await waitUntil(
+      async () => ((await (await stack.waker.admin('/status')).json()) as { heldTotal: number }).heldTotal === 2,
+      30_000,
+      '2 held',
+    );
     stack.waker.child.proc.kill('SIGTERM');
     await waitUntil(async () => (await check(health, '')) === 'NOT_SERVING', 2_500, 'NOT_SERVING during the drain delay');
     expect((await stack.waker.admin('/readyz')).status).toBe(503);

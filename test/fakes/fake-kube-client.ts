@@ -53,7 +53,13 @@ export class FakeKubeClient implements Pick<KubeClient, 'request' | 'watch'> {
     return answer instanceof Error || answer === undefined ? Promise.reject(answer ?? new Error('no answer')) : Promise.resolve(answer);
   }
 
-  watch(path: string, resourceVersion: string, onEvent: (event: WatchEvent) => void, signal: AbortSignal, onConnected?: () => void): Promise<WatchEnd> {
+  watch(
+    path: string,
+    resourceVersion: string,
+    onEvent: (event: WatchEvent) => void,
+    signal: AbortSignal,
+    onConnected?: () => void,
+  ): Promise<WatchEnd> {
     return new Promise<WatchEnd>((resolve, reject) => {
       let done = false;
       const finish = (): boolean => {
@@ -108,7 +114,15 @@ export class FakeKubeClient implements Pick<KubeClient, 'request' | 'watch'> {
 
 /** A LIST answer page. */
 export function listPage(items: readonly KubeObject[], resourceVersion: string, continueToken?: string): KubeResponse {
-  return { status: 200, body: { kind: 'List', apiVersion: 'v1', metadata: { resourceVersion, ...(continueToken === undefined ? {} : { continue: continueToken }) }, items } };
+  return {
+    status: 200,
+    body: {
+      kind: 'List',
+      apiVersion: 'v1',
+      metadata: { resourceVersion, ...(continueToken === undefined ? {} : { continue: continueToken }) },
+      items,
+    },
+  };
 }
 
 /** A Kubernetes Status error answer. */

@@ -132,7 +132,13 @@ export class FakeProvider implements ProviderClient {
     const failure = state.statusFailures.get(n);
     if (failure !== undefined) throw failure;
     const ready = state.replicas > 0 && state.readyAtMs !== undefined && this.clock.now() >= state.readyAtMs;
-    return { name: fn.name, namespace: fn.namespace, replicas: state.replicas, availableReplicas: ready ? state.replicas : 0, minScale: state.minScale };
+    return {
+      name: fn.name,
+      namespace: fn.namespace,
+      replicas: state.replicas,
+      availableReplicas: ready ? state.replicas : 0,
+      minScale: state.minScale,
+    };
   }
 
   /** List calls per namespace. */
@@ -146,7 +152,13 @@ export class FakeProvider implements ProviderClient {
       .filter(([key]) => key.endsWith(suffix))
       .map(([key, state]) => {
         const ready = state.replicas > 0 && state.readyAtMs !== undefined && this.clock.now() >= state.readyAtMs;
-        return { name: key.slice(0, -suffix.length), namespace, replicas: state.replicas, availableReplicas: ready ? state.replicas : 0, minScale: state.minScale };
+        return {
+          name: key.slice(0, -suffix.length),
+          namespace,
+          replicas: state.replicas,
+          availableReplicas: ready ? state.replicas : 0,
+          minScale: state.minScale,
+        };
       });
   }
 

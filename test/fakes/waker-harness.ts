@@ -16,7 +16,10 @@ export const T0 = 1_000_000;
  * jitter): nothing in the first 500 ms, every 75 ms over the prior window until the call budget
  * (poll k no earlier than k x 100 ms) catches up at 1700 ms, then every 100 ms.
  */
-export const POLL_TIMES = [500, 575, 650, 725, 800, 875, 950, 1025, 1100, 1175, 1250, 1325, 1400, 1475, 1550, 1625, 1700, 1800, 1900, 2000, 2100, 2200, 2300, 2400, 2500] as const;
+export const POLL_TIMES = [
+  500, 575, 650, 725, 800, 875, 950, 1025, 1100, 1175, 1250, 1325, 1400, 1475, 1550, 1625, 1700, 1800, 1900, 2000, 2100, 2200, 2300, 2400,
+  2500,
+] as const;
 
 export const WAKER_OPTIONS: WakerOptions = {
   holdTimeoutMs: 10_000,

@@ -34,11 +34,13 @@ export class EnvoyLikeClient {
 }
 
 export function requestHeaders(path: string, extra: Record<string, string> = {}): ProcessingRequest {
-  const headers = Object.entries({ ':path': path, ':method': 'GET', ':authority': 'test', 'x-request-id': 'rid-1', ...extra }).map(([key, value]) => ({
-    key,
-    value: '',
-    rawValue: Buffer.from(value, 'latin1'),
-  }));
+  const headers = Object.entries({ ':path': path, ':method': 'GET', ':authority': 'test', 'x-request-id': 'rid-1', ...extra }).map(
+    ([key, value]) => ({
+      key,
+      value: '',
+      rawValue: Buffer.from(value, 'latin1'),
+    }),
+  );
   return ProcessingRequest.fromPartial({ request: { $case: 'requestHeaders', value: { headers: { headers }, endOfStream: true } } });
 }
 

@@ -40,7 +40,9 @@ describe('ext_proc over the gRPC server', () => {
         res.writeHead(202).end();
         return;
       }
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name, replicas: fn.replicas, availableReplicas: fn.available }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ name, replicas: fn.replicas, availableReplicas: fn.available }));
     });
     await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
     const parsed = loadConfig({
@@ -73,7 +75,8 @@ describe('ext_proc over the gRPC server', () => {
     calls.length = 0;
   });
 
-  const heldTotal = async (): Promise<number> => ((await (await fetch(`http://127.0.0.1:${adminPort}/status`)).json()) as { heldTotal: number }).heldTotal;
+  const heldTotal = async (): Promise<number> =>
+    ((await (await fetch(`http://127.0.0.1:${adminPort}/status`)).json()) as { heldTotal: number }).heldTotal;
   /** Polls /status until `heldTotal` is `n`; the bound is only a safety net for a broken build. */
   const heldBecomes = async (n: number): Promise<number> => {
     for (let i = 0; i < 600 && (await heldTotal()) !== n; i++) await new Promise((r) => setTimeout(r, 25));
@@ -100,7 +103,9 @@ describe('ext_proc over the gRPC server', () => {
     const second = await ex.nth(2);
     expect(second.response?.$case).toBe('requestHeaders');
     const headers = second.response?.$case === 'requestHeaders' ? (second.response.value.response?.headerMutation?.setHeaders ?? []) : [];
-    const byKey = Object.fromEntries(headers.map((h) => [h.header?.key ?? '', { value: h.header?.value, raw: h.header?.rawValue.toString() }]));
+    const byKey = Object.fromEntries(
+      headers.map((h) => [h.header?.key ?? '', { value: h.header?.value, raw: h.header?.rawValue.toString() }]),
+    );
     expect(byKey['x-faas-waker-cold-start']).toEqual({ value: '', raw: 'true' });
     expect(Number(byKey['x-faas-waker-wait-ms']?.raw)).toBeGreaterThanOrEqual(250);
     expect(second.dynamicMetadata?.faas_waker).toMatchObject({ function: 'alpha.openfaas-fn', cold_start: true });
@@ -181,13 +186,18 @@ describe('ext_proc over the gRPC server', () => {
   test('POST /wake without WAKER_ADMIN_TOKEN_FILE is closed (403) and says how to open it', async () => {
     const res = await fetch(`http://127.0.0.1:${adminPort}/wake/alpha`, { method: 'POST' });
     expect(res.status).toBe(403);
-    expect(await res.json()).toEqual({ status: 'forbidden', error: 'this route needs WAKER_ADMIN_TOKEN_FILE: set it to a file that holds a bearer token' });
+    expect(await res.json()).toEqual({
+      status: 'forbidden',
+      error: 'this route needs WAKER_ADMIN_TOKEN_FILE: set it to a file that holds a bearer token',
+    });
     expect(calls).toEqual([]);
   });
 
   test('another phase (response headers, a misconfigured filter) gets its empty answer', async () => {
     const ex = client.open();
-    ex.send(ProcessingRequest.fromPartial({ request: { $case: 'responseHeaders', value: { headers: { headers: [] }, endOfStream: false } } }));
+    ex.send(
+      ProcessingRequest.fromPartial({ request: { $case: 'responseHeaders', value: { headers: { headers: [] }, endOfStream: false } } }),
+    );
     expect((await ex.nth(1)).response).toEqual({ $case: 'responseHeaders', value: { response: undefined } });
     ex.halfClose();
     await ex.ended;

@@ -9,16 +9,20 @@ const health = new HealthState();
 const processed: string[] = [];
 
 beforeAll(async () => {
-  server = await startH2Server('127.0.0.1:0', (call) => {
-    call.listen({
-      data: (msg) => {
-        processed.push('path' in msg ? msg.path : `phase ${msg.phase}`);
-        call.write(Buffer.from([0x0a, 0x00]));
-      },
-      end: () => call.end(),
-      gone: () => undefined,
-    });
-  }, health);
+  server = await startH2Server(
+    '127.0.0.1:0',
+    (call) => {
+      call.listen({
+        data: (msg) => {
+          processed.push('path' in msg ? msg.path : `phase ${msg.phase}`);
+          call.write(Buffer.from([0x0a, 0x00]));
+        },
+        end: () => call.end(),
+        gone: () => undefined,
+      });
+    },
+    health,
+  );
 });
 
 afterAll(() => server.stop(100));

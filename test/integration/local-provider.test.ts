@@ -17,7 +17,9 @@ function transpileDev(outDir: string): void {
   const files = readdirSync(join(ROOT, 'dev'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
   for (const file of files) {
     const source = readFileSync(join(ROOT, 'dev', file), 'utf8');
-    const { outputText } = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true } });
+    const { outputText } = ts.transpileModule(source, {
+      compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+    });
     const outFile = join(outDir, 'dev', file.replace(/\.ts$/, '.js'));
     mkdirSync(dirname(outFile), { recursive: true });
     writeFileSync(outFile, outputText);
@@ -32,7 +34,11 @@ afterAll(() => rmSync(buildDir, { recursive: true, force: true }));
 
 const functionEntry = (): string => join(buildDir, 'dev', 'function', 'main.js');
 
-interface Answer { status: number; text: string; headers: Headers }
+interface Answer {
+  status: number;
+  text: string;
+  headers: Headers;
+}
 
 async function call(url: string, init: RequestInit = {}): Promise<Answer> {
   const res = await fetch(url, init);
@@ -70,7 +76,9 @@ function isAlive(pid: number): boolean {
 }
 
 async function wakeAndWait(p: LocalProvider, name: string, ns = 'openfaas-fn'): Promise<number> {
-  expect((await post(`${p.url}/system/scale-function/${name}?namespace=${ns}`, { serviceName: name, namespace: ns, replicas: 1 })).status).toBe(202);
+  expect(
+    (await post(`${p.url}/system/scale-function/${name}?namespace=${ns}`, { serviceName: name, namespace: ns, replicas: 1 })).status,
+  ).toBe(202);
   await waitFor(async () => (await stats(p)).functions[`${name}.${ns}`]?.availableReplicas === 1);
   const pid = (await stats(p)).functions[`${name}.${ns}`]?.pid;
   if (typeof pid !== 'number') throw new Error('no pid after ready');
@@ -96,7 +104,13 @@ describe('local provider API', () => {
 
   it('omits replica keys at zero and reports the min-scale label', async () => {
     const hello = JSON.parse((await call(`${p.url}/system/function/hello`)).text) as Record<string, unknown>;
-    expect(hello).toEqual({ name: 'hello', namespace: 'openfaas-fn', image: 'local/hello', labels: { faas_function: 'hello' }, annotations: {} });
+    expect(hello).toEqual({
+      name: 'hello',
+      namespace: 'openfaas-fn',
+      image: 'local/hello',
+      labels: { faas_function: 'hello' },
+      annotations: {},
+    });
     const pinned = JSON.parse((await call(`${p.url}/system/function/pinned`)).text) as { labels: Record<string, string> };
     expect(pinned.labels['com.openfaas.scale.min']).toBe('2');
     expect((await call(`${p.url}/system/function/slow?namespace=staging`)).status).toBe(200);
@@ -123,12 +137,21 @@ describe('local provider API', () => {
     const pid = await wakeAndWait(p, 'hello');
     const res = await call(`${p.url}/function/hello.openfaas-fn/a/b?q=1`, { method: 'PUT', body: 'abcd', headers: { 'x-waker': 'yes' } });
     expect(res.status).toBe(200);
-    expect(JSON.parse(res.text)).toMatchObject({ function: 'hello', method: 'PUT', path: '/a/b?q=1', bodyBytes: 4, pid, headers: { 'x-waker': 'yes' } });
+    expect(JSON.parse(res.text)).toMatchObject({
+      function: 'hello',
+      method: 'PUT',
+      path: '/a/b?q=1',
+      bodyBytes: 4,
+      pid,
+      headers: { 'x-waker': 'yes' },
+    });
     expect(JSON.parse((await call(`${p.url}/async-function/hello`)).text)).toMatchObject({ path: '/' });
   });
 
   it('accepts scale for a never-ready function (namespace from the body) but never makes it available', async () => {
-    expect((await post(`${p.url}/system/scale-function/slow`, { serviceName: 'slow', namespace: 'staging', replicas: 3 })).status).toBe(202);
+    expect((await post(`${p.url}/system/scale-function/slow`, { serviceName: 'slow', namespace: 'staging', replicas: 3 })).status).toBe(
+      202,
+    );
     await new Promise((r) => setTimeout(r, 300));
     expect((await stats(p)).functions['slow.staging']).toMatchObject({ replicas: 3, availableReplicas: 0, pid: null, scaleCalls: 1 });
     const status = JSON.parse((await call(`${p.url}/system/function/slow?namespace=staging`)).text) as Record<string, unknown>;
@@ -192,7 +215,12 @@ describe('local provider API', () => {
 describe('local provider with basic auth and faasd-style 200', () => {
   let p: LocalProvider;
   beforeAll(async () => {
-    p = await startLocalProvider({ functionEntry: functionEntry(), functions: ['hello:0'], auth: { user: 'admin', password: 's3cret' }, scaleStatus: 200 });
+    p = await startLocalProvider({
+      functionEntry: functionEntry(),
+      functions: ['hello:0'],
+      auth: { user: 'admin', password: 's3cret' },
+      scaleStatus: 200,
+    });
   });
   afterAll(() => p.close());
   const basic = (creds: string): Record<string, string> => ({ authorization: `Basic ${Buffer.from(creds).toString('base64')}` });
@@ -216,7 +244,9 @@ describe('local provider CLI', () => {
 
   /** Starts the CLI and resolves with its base URL once it printed the listening line. */
   async function startCli(args: string[]): Promise<string> {
-    const child = spawn(process.execPath, [join(buildDir, 'dev', 'provider', 'main.js'), '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [join(buildDir, 'dev', 'provider', 'main.js'), '--port', '0', ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     proc = child;
     const line = await new Promise<string>((resolve, reject) => {
       let out = '';
@@ -252,7 +282,9 @@ describe('local provider CLI', () => {
   });
 
   it('exits 2 on invalid flags', async () => {
-    const child = spawn(process.execPath, [join(buildDir, 'dev', 'provider', 'main.js'), '--function', 'x:soon', '--scale-status', '201'], { stdio: 'ignore' });
+    const child = spawn(process.execPath, [join(buildDir, 'dev', 'provider', 'main.js'), '--function', 'x:soon', '--scale-status', '201'], {
+      stdio: 'ignore',
+    });
     proc = child;
     expect(await new Promise((r) => child.once('exit', r))).toBe(2);
   });

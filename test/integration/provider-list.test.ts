@@ -15,7 +15,12 @@ beforeAll(async () => {
     res.writeHead(answer.status, { 'content-type': 'application/json' }).end(answer.body);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  client = createProviderClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, timeoutMs: 5_000, connections: 2, auth: undefined });
+  client = createProviderClient({
+    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    timeoutMs: 5_000,
+    connections: 2,
+    auth: undefined,
+  });
 });
 
 afterAll(async () => {

@@ -41,8 +41,14 @@ function deployment(name: string, readyDelay: string | undefined): KubeObject {
       replicas: 0,
       selector: { matchLabels: { faas_function: name } },
       template: {
-        metadata: { labels: { faas_function: name }, annotations: readyDelay === undefined ? {} : { [POD_READY_DELAY_ANNOTATION]: readyDelay } },
-        spec: { ...FAKE_NODE_PLACEMENT, containers: [{ name: 'function', image: 'example.invalid/function:1', ports: [{ containerPort: 8080 }] }] },
+        metadata: {
+          labels: { faas_function: name },
+          annotations: readyDelay === undefined ? {} : { [POD_READY_DELAY_ANNOTATION]: readyDelay },
+        },
+        spec: {
+          ...FAKE_NODE_PLACEMENT,
+          containers: [{ name: 'function', image: 'example.invalid/function:1', ports: [{ containerPort: 8080 }] }],
+        },
       },
     },
   };
@@ -70,7 +76,8 @@ async function scale(name: string, replicas: number): Promise<void> {
   expect([res.status, res.text]).toEqual([200, expect.any(String)]);
 }
 
-const slicesPath = (name: string): string => `/apis/discovery.k8s.io/v1/namespaces/${NS}/endpointslices?labelSelector=${encodeURIComponent(`kubernetes.io/service-name=${name}`)}`;
+const slicesPath = (name: string): string =>
+  `/apis/discovery.k8s.io/v1/namespaces/${NS}/endpointslices?labelSelector=${encodeURIComponent(`kubernetes.io/service-name=${name}`)}`;
 const readyCount = (slice: EndpointSlice): number => (slice.endpoints ?? []).filter((e) => e.conditions?.ready === true).length;
 const endpointCount = (slice: EndpointSlice): number => (slice.endpoints ?? []).length;
 
@@ -78,7 +85,12 @@ const endpointCount = (slice: EndpointSlice): number => (slice.endpoints ?? []).
  * Watches the Service's EndpointSlices from `resourceVersion` until `done` holds for the merged view;
  * resolves with the time it held and the addresses seen. Bounded by `timeoutMs`.
  */
-async function watchSlices(name: string, resourceVersion: string, done: (slices: Map<string, EndpointSlice>) => boolean, timeoutMs: number): Promise<{ at: number; addresses: string[] }> {
+async function watchSlices(
+  name: string,
+  resourceVersion: string,
+  done: (slices: Map<string, EndpointSlice>) => boolean,
+  timeoutMs: number,
+): Promise<{ at: number; addresses: string[] }> {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), timeoutMs);
   const slices = new Map<string, EndpointSlice>();
@@ -96,7 +108,11 @@ async function watchSlices(name: string, resourceVersion: string, done: (slices:
     }
     throw new Error('watch ended');
   } catch (err) {
-    if (abort.signal.aborted) throw new Error(`EndpointSlices of ${name}: condition not reached within ${timeoutMs} ms; last: ${JSON.stringify([...slices.values()].map((s) => s.endpoints))}`, { cause: err });
+    if (abort.signal.aborted)
+      throw new Error(
+        `EndpointSlices of ${name}: condition not reached within ${timeoutMs} ms; last: ${JSON.stringify([...slices.values()].map((s) => s.endpoints))}`,
+        { cause: err },
+      );
     throw err;
   } finally {
     clearTimeout(timer);
@@ -113,7 +129,8 @@ async function listRv(name: string): Promise<string> {
 }
 
 const anyReady = (slices: Map<string, EndpointSlice>): boolean => [...slices.values()].some((s) => readyCount(s) > 0);
-const noEndpoints = (slices: Map<string, EndpointSlice>): boolean => slices.size > 0 && [...slices.values()].every((s) => endpointCount(s) === 0);
+const noEndpoints = (slices: Map<string, EndpointSlice>): boolean =>
+  slices.size > 0 && [...slices.values()].every((s) => endpointCount(s) === 0);
 
 async function cycle(name: string, readyDelay: string | undefined): Promise<{ upMs: number; downMs: number }> {
   await create(`/apis/apps/v1/namespaces/${NS}/deployments`, deployment(name, readyDelay));
@@ -134,7 +151,9 @@ async function cycle(name: string, readyDelay: string | undefined): Promise<{ up
   const gone = watchSlices(name, rv2, noEndpoints, 20_000);
   await scale(name, 0);
   const downMs = (await gone).at - t1;
-  console.log(`${name}: scale 0->1 -> EndpointSlice ready in ${upMs} ms (kwok delay ${readyDelay ?? 'none'}); 1->0 -> no endpoints in ${downMs} ms`);
+  console.log(
+    `${name}: scale 0->1 -> EndpointSlice ready in ${upMs} ms (kwok delay ${readyDelay ?? 'none'}); 1->0 -> no endpoints in ${downMs} ms`,
+  );
   return { upMs, downMs };
 }
 
@@ -145,7 +164,11 @@ test('the faas-waker user gets 403 before any RBAC is granted', async () => {
   expect((list.body as { message?: string }).message).toContain('User "faas-waker" cannot list resource "deployments"');
   const slices = await kube.request('GET', slicesPath('x'), asWaker);
   expect(slices.status).toBe(403);
-  const patch = await kube.request('PATCH', `/apis/apps/v1/namespaces/${NS}/deployments/x/scale`, { ...asWaker, body: { spec: { replicas: 1 } }, contentType: 'application/merge-patch+json' });
+  const patch = await kube.request('PATCH', `/apis/apps/v1/namespaces/${NS}/deployments/x/scale`, {
+    ...asWaker,
+    body: { spec: { replicas: 1 } },
+    contentType: 'application/merge-patch+json',
+  });
   expect(patch.status).toBe(403);
   // The admin token is in system:masters.
   expect((await kube.request('GET', `/apis/apps/v1/namespaces/${NS}/deployments`)).status).toBe(200);

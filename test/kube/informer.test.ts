@@ -74,8 +74,25 @@ interface Recorded<T> {
   readonly at: number;
 }
 
-function informerOf<T extends KubeObject>(client: KubeClient, logger: Logger, opts: { basePath: string; plural: string; namespaces: string[]; labelSelector?: string; backoff?: { minMs: number; maxMs: number }; clock?: Clock }): { informer: Informer<T>; changes: Recorded<T>[] } {
-  const informer = createInformer<T>({ client, clock: opts.clock ?? systemClock, logger, backoff: opts.backoff ?? { minMs: 100, maxMs: 2_000 }, ...opts });
+function informerOf<T extends KubeObject>(
+  client: KubeClient,
+  logger: Logger,
+  opts: {
+    basePath: string;
+    plural: string;
+    namespaces: string[];
+    labelSelector?: string;
+    backoff?: { minMs: number; maxMs: number };
+    clock?: Clock;
+  },
+): { informer: Informer<T>; changes: Recorded<T>[] } {
+  const informer = createInformer<T>({
+    client,
+    clock: opts.clock ?? systemClock,
+    logger,
+    backoff: opts.backoff ?? { minMs: 100, maxMs: 2_000 },
+    ...opts,
+  });
   const changes: Recorded<T>[] = [];
   informer.onChange((type, object) => changes.push({ type, object, at: performance.now() }));
   cleanups.push(() => informer.stop());
@@ -103,7 +120,10 @@ function deployment(ns: string, name: string, readyDelay?: string): Record<strin
       replicas: 0,
       selector: { matchLabels: { faas_function: name } },
       template: {
-        metadata: { labels: { faas_function: name }, annotations: readyDelay === undefined ? {} : { [POD_READY_DELAY_ANNOTATION]: readyDelay } },
+        metadata: {
+          labels: { faas_function: name },
+          annotations: readyDelay === undefined ? {} : { [POD_READY_DELAY_ANNOTATION]: readyDelay },
+        },
         spec: { ...FAKE_NODE_PLACEMENT, containers: [{ name: 'function', image: 'example.invalid/function:1' }] },
       },
     },
@@ -116,23 +136,39 @@ async function createDeployment(ns: string, name: string, readyDelay?: string): 
 }
 
 async function createService(ns: string, name: string): Promise<void> {
-  const res = await kube.request('POST', `/api/v1/namespaces/${ns}/services`, { body: { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { selector: { faas_function: name }, ports: [{ port: 8080 }] } } });
+  const res = await kube.request('POST', `/api/v1/namespaces/${ns}/services`, {
+    body: {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace: ns },
+      spec: { selector: { faas_function: name }, ports: [{ port: 8080 }] },
+    },
+  });
   expect([res.status, res.text]).toEqual([201, expect.any(String)]);
 }
 
 async function scale(ns: string, name: string, replicas: number): Promise<number> {
   const at = performance.now();
-  const res = await kube.request('PATCH', `/apis/apps/v1/namespaces/${ns}/deployments/${name}/scale`, { body: { spec: { replicas } }, contentType: 'application/merge-patch+json' });
+  const res = await kube.request('PATCH', `/apis/apps/v1/namespaces/${ns}/deployments/${name}/scale`, {
+    body: { spec: { replicas } },
+    contentType: 'application/merge-patch+json',
+  });
   expect([res.status, res.text]).toEqual([200, expect.any(String)]);
   return at;
 }
 
-const of = <T extends KubeObject>(changes: Recorded<T>[], ns: string, name: string): Recorded<T>[] => changes.filter((c) => c.object.metadata?.namespace === ns && c.object.metadata.name === name);
-const readyEndpoints = (slice: EndpointSlice | undefined): number => (slice?.endpoints ?? []).filter((e) => e.conditions?.ready === true).length;
+const of = <T extends KubeObject>(changes: Recorded<T>[], ns: string, name: string): Recorded<T>[] =>
+  changes.filter((c) => c.object.metadata?.namespace === ns && c.object.metadata.name === name);
+const readyEndpoints = (slice: EndpointSlice | undefined): number =>
+  (slice?.endpoints ?? []).filter((e) => e.conditions?.ready === true).length;
 
 test('deployments in two namespaces: create, scale (spec, then kwok availability) and delete arrive in order', async () => {
   const { logger } = capturedLogger();
-  const { informer, changes } = informerOf<Deployment>(clientFor(kube.admin), logger, { basePath: '/apis/apps/v1', plural: 'deployments', namespaces: [NS_A, NS_B] });
+  const { informer, changes } = informerOf<Deployment>(clientFor(kube.admin), logger, {
+    basePath: '/apis/apps/v1',
+    plural: 'deployments',
+    namespaces: [NS_A, NS_B],
+  });
   await informer.synced;
   await until('both watches connected', () => informer.isWatching());
 
@@ -143,7 +179,9 @@ test('deployments in two namespaces: create, scale (spec, then kwok availability
 
   const patchedAt = await scale(NS_A, 'fn-a', 1);
   const spec = await until('spec.replicas=1 seen', () => of(changes, NS_A, 'fn-a').find((c) => c.object.spec?.replicas === 1));
-  const available = await until('availableReplicas=1 seen', () => of(changes, NS_A, 'fn-a').find((c) => (c.object.status?.availableReplicas ?? 0) >= 1));
+  const available = await until('availableReplicas=1 seen', () =>
+    of(changes, NS_A, 'fn-a').find((c) => (c.object.status?.availableReplicas ?? 0) >= 1),
+  );
   expect(informer.get(NS_A, 'fn-a')?.status?.availableReplicas).toBe(1);
 
   const del = await kube.request('DELETE', `/apis/apps/v1/namespaces/${NS_A}/deployments/fn-a`);
@@ -162,7 +200,9 @@ test('deployments in two namespaces: create, scale (spec, then kwok availability
   expect(typesB.slice(1).every((t) => t === 'modified')).toBe(true);
   expect(informer.list().some((d) => d.metadata?.name === 'not-watched')).toBe(false);
   expect(informer.list(NS_B).map((d) => d.metadata?.name)).toEqual(['fn-b']);
-  console.log(`scale patch -> informer: spec.replicas=1 after ${Math.round(spec.at - patchedAt)} ms, availableReplicas=1 after ${Math.round(available.at - patchedAt)} ms (kwok ready delay 300 ms)`);
+  console.log(
+    `scale patch -> informer: spec.replicas=1 after ${Math.round(spec.at - patchedAt)} ms, availableReplicas=1 after ${Math.round(available.at - patchedAt)} ms (kwok ready delay 300 ms)`,
+  );
 });
 
 test('an EndpointSlice informer (with and without a label selector) sees conditions.ready flip after a scale', async () => {
@@ -175,7 +215,8 @@ test('an EndpointSlice informer (with and without a label selector) sees conditi
   const all = informerOf<EndpointSlice>(client, logger, slices);
   await Promise.all([selected.informer.synced, all.informer.synced]);
   await until('slice watches connected', () => selected.informer.isWatching() && all.informer.isWatching());
-  const anyReady = (i: Informer<EndpointSlice>): boolean => i.list(NS_B).some((s) => s.metadata?.labels?.['kubernetes.io/service-name'] === 'fn-slice' && readyEndpoints(s) > 0);
+  const anyReady = (i: Informer<EndpointSlice>): boolean =>
+    i.list(NS_B).some((s) => s.metadata?.labels?.['kubernetes.io/service-name'] === 'fn-slice' && readyEndpoints(s) > 0);
   expect(anyReady(selected.informer)).toBe(false);
 
   const patchedAt = await scale(NS_B, 'fn-slice', 1);
@@ -203,7 +244,12 @@ test('restartApiServer during a watch: isWatching goes false then true, and chan
     },
   };
   cleanups.push(() => Promise.resolve(openGate()));
-  const { informer, changes } = informerOf<Deployment>(clientFor(kube.admin), logger, { basePath: '/apis/apps/v1', plural: 'deployments', namespaces: [NS_A], clock });
+  const { informer, changes } = informerOf<Deployment>(clientFor(kube.admin), logger, {
+    basePath: '/apis/apps/v1',
+    plural: 'deployments',
+    namespaces: [NS_A],
+    clock,
+  });
   await informer.synced;
   await until('watch connected', () => informer.isWatching());
   await createDeployment(NS_A, 'before-restart');
@@ -247,10 +293,17 @@ test('restartApiServer during a watch: isWatching goes false then true, and chan
 
 test('without RBAC the faas-waker user gets 403, one clear log line, and the informer syncs by itself once a Role is granted', async () => {
   const { logger, lines } = capturedLogger();
-  const { informer } = informerOf<Deployment>(clientFor(kube.waker), logger, { basePath: '/apis/apps/v1', plural: 'deployments', namespaces: [NS_A], backoff: { minMs: 50, maxMs: 400 } });
+  const { informer } = informerOf<Deployment>(clientFor(kube.waker), logger, {
+    basePath: '/apis/apps/v1',
+    plural: 'deployments',
+    namespaces: [NS_A],
+    backoff: { minMs: 50, maxMs: 400 },
+  });
   const denied = await until('the RBAC line', () => lines.find((l) => l.event === 'kube.rbac_denied'));
   expect(denied).toMatchObject({ level: 'error', verb: 'list', namespace: NS_A });
-  expect(denied.msg).toContain(`RBAC denied: cannot list deployments.apps in namespace ${NS_A}; the ServiceAccount needs a Role and RoleBinding granting get, list, watch on deployments.apps in ${NS_A}`);
+  expect(denied.msg).toContain(
+    `RBAC denied: cannot list deployments.apps in namespace ${NS_A}; the ServiceAccount needs a Role and RoleBinding granting get, list, watch on deployments.apps in ${NS_A}`,
+  );
   expect(denied.msg).toContain('User "faas-waker" cannot list resource "deployments"');
   // Retried a few times in the same streak: still only that one line.
   await until('three more denied attempts', () => lines.filter((l) => l.msg.includes('still failing')).length >= 3);
@@ -259,7 +312,12 @@ test('without RBAC the faas-waker user gets 403, one clear log line, and the inf
   expect(lines.map((l) => l.msg).join('\n')).not.toContain(kube.wakerToken);
   await createDeployment(NS_A, 'rbac-probe');
 
-  const role = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'faas-waker-read', namespace: NS_A }, rules: [{ apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch'] }] };
+  const role = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: { name: 'faas-waker-read', namespace: NS_A },
+    rules: [{ apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch'] }],
+  };
   const binding = {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'RoleBinding',
@@ -268,7 +326,9 @@ test('without RBAC the faas-waker user gets 403, one clear log line, and the inf
     subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: kube.waker.name }],
   };
   expect((await kube.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${NS_A}/roles`, { body: role })).status).toBe(201);
-  expect((await kube.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${NS_A}/rolebindings`, { body: binding })).status).toBe(201);
+  expect((await kube.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${NS_A}/rolebindings`, { body: binding })).status).toBe(
+    201,
+  );
   const grantedAt = performance.now();
   await until('synced', () => informer.isSynced());
   await until('watching with the granted Role', () => informer.isWatching());

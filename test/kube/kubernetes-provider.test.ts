@@ -29,10 +29,19 @@ const url = (path: string): string => `http://127.0.0.1:${envoy.port}${path}`;
 
 beforeAll(async () => {
   kube = await startKube();
-  for (const name of [NS, DENIED_NS]) expect((await kube.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } })).status).toBe(201);
+  for (const name of [NS, DENIED_NS])
+    expect(
+      (await kube.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } })).status,
+    ).toBe(201);
   await grantShippedRole(NS);
-  fnProcess = startChild(process.execPath, [join(repoRoot(), 'build/dev/function/main.js'), '--name', 'local-function', '--port', '0'], { name: 'function' });
-  const fnPort = await fnProcess.waitFor((line) => (jsonLine(line)?.event === 'listening' ? Number(jsonLine(line)?.port) : undefined), 15_000, 'function listening');
+  fnProcess = startChild(process.execPath, [join(repoRoot(), 'build/dev/function/main.js'), '--name', 'local-function', '--port', '0'], {
+    name: 'function',
+  });
+  const fnPort = await fnProcess.waitFor(
+    (line) => (jsonLine(line)?.event === 'listening' ? Number(jsonLine(line)?.port) : undefined),
+    15_000,
+    'function listening',
+  );
   waker = await startWaker({
     WAKER_PROVIDER: 'kubernetes',
     WAKER_KUBECONFIG: kube.waker.kubeconfig,
@@ -57,7 +66,9 @@ afterAll(async () => {
 
 /** The Role in the shipped rbac.yaml, bound to the test's `faas-waker` user: what is tested is what ships. */
 async function grantShippedRole(namespace: string): Promise<void> {
-  const docs = parseAllDocuments(readFileSync(join(repoRoot(), 'deploy/kubernetes/kubernetes-provider/rbac.yaml'), 'utf8')).map((d) => d.toJSON() as { kind: string; rules?: unknown });
+  const docs = parseAllDocuments(readFileSync(join(repoRoot(), 'deploy/kubernetes/kubernetes-provider/rbac.yaml'), 'utf8')).map(
+    (d) => d.toJSON() as { kind: string; rules?: unknown },
+  );
   const rules = docs.find((d) => d.kind === 'Role')?.rules;
   expect(rules).toBeDefined();
   const role = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'faas-waker', namespace }, rules };
@@ -69,7 +80,9 @@ async function grantShippedRole(namespace: string): Promise<void> {
     subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'faas-waker' }],
   };
   expect((await kube.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/roles`, { body: role })).status).toBe(201);
-  expect((await kube.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`, { body: binding })).status).toBe(201);
+  expect(
+    (await kube.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`, { body: binding })).status,
+  ).toBe(201);
 }
 
 /** A function Deployment (label faas_function=NAME unless `plain`) at 0 replicas, with its Service. */
@@ -88,14 +101,19 @@ async function createFunction(name: string, readyDelay: string, options: { plain
       },
     },
   };
-  const service = { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: NS }, spec: { selector: { app: name }, ports: [{ port: 8080, targetPort: 8080 }] } };
+  const service = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: NS },
+    spec: { selector: { app: name }, ports: [{ port: 8080, targetPort: 8080 }] },
+  };
   expect((await kube.request('POST', `/apis/apps/v1/namespaces/${NS}/deployments`, { body: deployment })).status).toBe(201);
   expect((await kube.request('POST', `/api/v1/namespaces/${NS}/services`, { body: service })).status).toBe(201);
 }
 
 async function replicas(name: string): Promise<number> {
   const res = await kube.request('GET', `/apis/apps/v1/namespaces/${NS}/deployments/${name}`);
-  return ((res.body as { spec?: { replicas?: number } }).spec?.replicas ?? -1);
+  return (res.body as { spec?: { replicas?: number } }).spec?.replicas ?? -1;
 }
 
 async function metric(name: string): Promise<number> {
@@ -107,7 +125,10 @@ async function metric(name: string): Promise<number> {
 /** The headers the function received (it echoes them). */
 const seen = (text: string): Record<string, string> => (JSON.parse(text) as { headers: Record<string, string> }).headers;
 
-const statusReads = (): Promise<number> => Promise.all(['2xx', '4xx', '5xx', 'error'].map((s) => metric(`faas_waker_provider_requests_total{call="status",status="${s}"}`))).then((v) => v.reduce((a, b) => a + b, 0));
+const statusReads = (): Promise<number> =>
+  Promise.all(['2xx', '4xx', '5xx', 'error'].map((s) => metric(`faas_waker_provider_requests_total{call="status",status="${s}"}`))).then(
+    (v) => v.reduce((a, b) => a + b, 0),
+  );
 const scalePatches = (): Promise<number> => metric('faas_waker_provider_requests_total{call="scale",status="2xx"}');
 
 test('a burst held on a Deployment at zero: one scale patch, released when its EndpointSlice turns ready, no status read', async () => {
@@ -125,9 +146,16 @@ test('a burst held on a Deployment at zero: one scale patch, released when its E
 test('a scale to zero made with the API is seen at once (the watch, not the 1 h TTL), and the next request wakes it again', async () => {
   expect((await get(url('/function/hello'))).status).toBe(200);
   expect(((await (await waker.admin('/status')).json()) as { cache: { ready: number } }).cache.ready).toBeGreaterThan(0);
-  const patch = await kube.request('PATCH', `/apis/apps/v1/namespaces/${NS}/deployments/hello/scale`, { body: { spec: { replicas: 0 } }, contentType: 'application/merge-patch+json' });
+  const patch = await kube.request('PATCH', `/apis/apps/v1/namespaces/${NS}/deployments/hello/scale`, {
+    body: { spec: { replicas: 0 } },
+    contentType: 'application/merge-patch+json',
+  });
   expect(patch.status).toBe(200);
-  await waitUntil(async () => ((await (await waker.admin('/status')).json()) as { cache: { ready: number } }).cache.ready === 0, WAIT_MS, 'the ready entry dropped by the watch');
+  await waitUntil(
+    async () => ((await (await waker.admin('/status')).json()) as { cache: { ready: number } }).cache.ready === 0,
+    WAIT_MS,
+    'the ready entry dropped by the watch',
+  );
   const patchesBefore = await scalePatches();
   const again = await get(url('/function/hello'));
   expect(again.status).toBe(200);
@@ -161,7 +189,11 @@ test('a Deployment that never gets ready ends in 504 within the hold budget', as
 test('an API server restart during a hold: every held request is still answered by the function', async () => {
   await createFunction('phoenix', '2000ms');
   const replies = Promise.all(Array.from({ length: 20 }, () => get(url('/function/phoenix'))));
-  await waitUntil(async () => ((await (await waker.admin('/status')).json()) as { heldTotal: number }).heldTotal === 20, WAIT_MS, '20 held');
+  await waitUntil(
+    async () => ((await (await waker.admin('/status')).json()) as { heldTotal: number }).heldTotal === 20,
+    WAIT_MS,
+    '20 held',
+  );
   await kube.restartApiServer();
   expect((await replies).map((r) => r.status)).toEqual(Array(20).fill(200));
 }, 120_000);
@@ -178,14 +210,22 @@ test('RBAC denial: one clear log line, /readyz stays 503, and a wake answers 502
     WAKER_LOG_LEVEL: 'info',
   });
   try {
-    await waitUntil(() => Promise.resolve(denied.logs().some((l) => l.event === 'kube.rbac_denied' && l.namespace === DENIED_NS)), WAIT_MS, 'the RBAC log line');
+    await waitUntil(
+      () => Promise.resolve(denied.logs().some((l) => l.event === 'kube.rbac_denied' && l.namespace === DENIED_NS)),
+      WAIT_MS,
+      'the RBAC log line',
+    );
     const line = denied.logs().find((l) => l.event === 'kube.rbac_denied');
     expect(String(line?.msg)).toMatch(/RBAC|Role/);
     expect((await denied.admin('/readyz')).status).toBe(503);
     const woke = await denied.admin(`/wake/hello.${DENIED_NS}`, { method: 'POST', headers: { authorization: 'Bearer kube-test-token' } });
     expect(woke.status).toBe(502);
     expect(await woke.json()).toMatchObject({ status: 'failed', error: 'function provider error' });
-    await waitUntil(() => Promise.resolve(denied.logs().some((l) => l.event === 'kubernetes.forbidden')), WAIT_MS, 'the 403 log line of the wake');
+    await waitUntil(
+      () => Promise.resolve(denied.logs().some((l) => l.event === 'kubernetes.forbidden')),
+      WAIT_MS,
+      'the 403 log line of the wake',
+    );
   } finally {
     await denied.stop('SIGKILL');
   }

@@ -31,7 +31,10 @@ let kube: KubeControlPlane;
 
 beforeAll(async () => {
   kube = await startKube();
-  for (const name of [NAMESPACE, 'openfaas-fn']) expect((await kube.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } })).status).toBe(201);
+  for (const name of [NAMESPACE, 'openfaas-fn'])
+    expect(
+      (await kube.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } })).status,
+    ).toBe(201);
 }, 180_000);
 
 afterAll(async () => {
@@ -63,11 +66,14 @@ describe.each([
     expect(objects.length).toBeGreaterThan(3);
   });
 
-  test.each(objects.map((o) => [`${o.kind}/${o.metadata.name}${o.metadata.namespace ? ` (${o.metadata.namespace})` : ''}`, o] as const))('%s is accepted by the API server (dry run)', async (_name, manifest) => {
-    const namespace = manifest.metadata.namespace ?? NAMESPACE;
-    const res = await kube.request('POST', `${collection(manifest, namespace)}?dryRun=All&fieldValidation=Strict`, { body: manifest });
-    expect([res.status, res.status >= 300 ? res.text : '']).toEqual([201, '']);
-  });
+  test.each(objects.map((o) => [`${o.kind}/${o.metadata.name}${o.metadata.namespace ? ` (${o.metadata.namespace})` : ''}`, o] as const))(
+    '%s is accepted by the API server (dry run)',
+    async (_name, manifest) => {
+      const namespace = manifest.metadata.namespace ?? NAMESPACE;
+      const res = await kube.request('POST', `${collection(manifest, namespace)}?dryRun=All&fieldValidation=Strict`, { body: manifest });
+      expect([res.status, res.status >= 300 ? res.text : '']).toEqual([201, '']);
+    },
+  );
 });
 
 test("the kubernetes-provider overlay's patch applies to the base Deployment", async () => {
@@ -79,10 +85,26 @@ test("the kubernetes-provider overlay's patch applies to the base Deployment", a
   const kustomization = parse(readFileSync(join(overlay, 'kustomization.yaml'), 'utf8')) as Kustomization;
   for (const patch of kustomization.patches ?? []) {
     const body: unknown = parse(readFileSync(join(dirname(join(overlay, 'kustomization.yaml')), patch.path), 'utf8'));
-    const res = await kube.request('PATCH', `${collection(base, NAMESPACE)}/${base.metadata.name}?dryRun=All&fieldValidation=Strict`, { body, contentType: 'application/strategic-merge-patch+json' });
+    const res = await kube.request('PATCH', `${collection(base, NAMESPACE)}/${base.metadata.name}?dryRun=All&fieldValidation=Strict`, {
+      body,
+      contentType: 'application/strategic-merge-patch+json',
+    });
     expect([res.status, res.status >= 300 ? res.text : '']).toEqual([200, '']);
-    const spec = (res.body as { spec: { template: { spec: { serviceAccountName?: string; volumes?: unknown[]; containers: { env?: { name: string; value?: string }[] }[] } } } }).spec.template.spec;
+    const spec = (
+      res.body as {
+        spec: {
+          template: {
+            spec: { serviceAccountName?: string; volumes?: unknown[]; containers: { env?: { name: string; value?: string }[] }[] };
+          };
+        };
+      }
+    ).spec.template.spec;
     const env = Object.fromEntries((spec.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
-    expect([spec.serviceAccountName, env.WAKER_PROVIDER, env.WAKER_PROVIDER_URL, spec.volumes ?? []]).toEqual(['faas-waker', 'kubernetes', undefined, []]);
+    expect([spec.serviceAccountName, env.WAKER_PROVIDER, env.WAKER_PROVIDER_URL, spec.volumes ?? []]).toEqual([
+      'faas-waker',
+      'kubernetes',
+      undefined,
+      [],
+    ]);
   }
 });

@@ -10,11 +10,15 @@ export interface HealthClient {
 }
 
 export function healthClient(port: number): HealthClient {
-  const pkg = loadPackageDefinition(loadSync(protoPath, { keepCase: true, enums: String })) as unknown as { grpc: { health: { v1: { Health: ServiceClientConstructor } } } };
+  const pkg = loadPackageDefinition(loadSync(protoPath, { keepCase: true, enums: String })) as unknown as {
+    grpc: { health: { v1: { Health: ServiceClientConstructor } } };
+  };
   return new pkg.grpc.health.v1.Health(`127.0.0.1:${port}`, credentials.createInsecure()) as unknown as HealthClient;
 }
 
 /** The status for `service`, or `error <grpc code>`. */
 export function check(client: HealthClient, service: string): Promise<string> {
-  return new Promise((resolve) => client.Check({ service }, (err, res) => resolve(err ? `error ${err.code ?? '?'}` : (res?.status ?? 'none'))));
+  return new Promise((resolve) =>
+    client.Check({ service }, (err, res) => resolve(err ? `error ${err.code ?? '?'}` : (res?.status ?? 'none'))),
+  );
 }

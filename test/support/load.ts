@@ -41,7 +41,14 @@ function describe(err: unknown): string {
 }
 
 function pool(origin: string, connections: number, timeoutMs: number): Pool {
-  return new Pool(origin, { connections, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connectTimeout: timeoutMs });
+  return new Pool(origin, {
+    connections,
+    pipelining: 1,
+    keepAliveTimeout: 30_000,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    connectTimeout: timeoutMs,
+  });
 }
 
 async function one(p: Pool, path: string, tally: Tally): Promise<void> {
@@ -105,7 +112,7 @@ export async function openLoop(spec: OpenLoopSpec): Promise<LoadResult & { maxLa
   const t0 = performance.now();
   let maxLagMs = 0;
   try {
-    for (let i = 0; i < spec.total; ) {
+    for (let i = 0; i < spec.total;) {
       const now = performance.now();
       const due = Math.min(spec.total, Math.floor(((now - t0) * spec.rps) / 1000) + 1);
       maxLagMs = Math.max(maxLagMs, now - t0 - (i * 1000) / spec.rps);

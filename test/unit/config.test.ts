@@ -64,7 +64,11 @@ describe('loadConfig defaults', () => {
   test.each(['WAKER_HOLD_TIMEOUT', 'WAKER_LOG_LEVEL', 'WAKER_MAX_HELD_PER_FUNCTION'])('empty %s falls back to its default', (name) => {
     const config = run({ env: { ...URL_ENV, [name]: '' } });
     const defaults = run({});
-    expect([config.holdTimeoutMs, config.logLevel, config.maxHeldPerFunction]).toEqual([defaults.holdTimeoutMs, defaults.logLevel, defaults.maxHeldPerFunction]);
+    expect([config.holdTimeoutMs, config.logLevel, config.maxHeldPerFunction]).toEqual([
+      defaults.holdTimeoutMs,
+      defaults.logLevel,
+      defaults.maxHeldPerFunction,
+    ]);
   });
 
   test('an empty flag value is refused or defaulted, never left undefined', () => {
@@ -93,7 +97,10 @@ describe('precedence: flags win over env', () => {
   });
 
   test('flag provider URL replaces the env one; env fills the rest', () => {
-    const config = run({ env: { ...URL_ENV, WAKER_LOG_LEVEL: 'debug', WAKER_DEFAULT_NAMESPACE: 'env-ns' }, argv: ['--provider-url', 'http://flag:1', '--default-namespace=flag-ns'] });
+    const config = run({
+      env: { ...URL_ENV, WAKER_LOG_LEVEL: 'debug', WAKER_DEFAULT_NAMESPACE: 'env-ns' },
+      argv: ['--provider-url', 'http://flag:1', '--default-namespace=flag-ns'],
+    });
     expect([config.providerUrl, config.logLevel, config.defaultNamespace]).toEqual(['http://flag:1', 'debug', 'flag-ns']);
   });
 });
@@ -151,7 +158,10 @@ describe('cross-checks', () => {
   test.each([
     [{ WAKER_WAKE_TIMEOUT: '30s' }, 'WAKER_WAKE_TIMEOUT must be >= WAKER_HOLD_TIMEOUT'],
     [{ WAKER_POLL_MIN_INTERVAL: '100ms', WAKER_POLL_MAX_INTERVAL: '99ms' }, 'WAKER_POLL_MAX_INTERVAL must be >= WAKER_POLL_MIN_INTERVAL'],
-    [{ WAKER_ENVOY_MAX_MESSAGE_TIMEOUT: '60s' }, 'WAKER_HOLD_TIMEOUT + 1000ms must fit in WAKER_ENVOY_MAX_MESSAGE_TIMEOUT (Envoy ignores a larger override_message_timeout)'],
+    [
+      { WAKER_ENVOY_MAX_MESSAGE_TIMEOUT: '60s' },
+      'WAKER_HOLD_TIMEOUT + 1000ms must fit in WAKER_ENVOY_MAX_MESSAGE_TIMEOUT (Envoy ignores a larger override_message_timeout)',
+    ],
     [{ WAKER_PROVIDER_USER: 'admin' }, 'WAKER_PROVIDER_USER and WAKER_PROVIDER_PASSWORD must be set together'],
     [{ WAKER_PROVIDER_PASSWORD: 'pw' }, 'WAKER_PROVIDER_USER and WAKER_PROVIDER_PASSWORD must be set together'],
   ])('%j -> one problem', (env, problem) => {
@@ -183,7 +193,10 @@ describe('provider credentials', () => {
   });
 
   test('secrets dir by flag', () => {
-    expect(run({ argv: ['--provider-secrets-dir', '/run/secrets'], readFile }).providerAuth).toEqual({ user: 'admin', password: 's3cret-pw' });
+    expect(run({ argv: ['--provider-secrets-dir', '/run/secrets'], readFile }).providerAuth).toEqual({
+      user: 'admin',
+      password: 's3cret-pw',
+    });
   });
 
   test('a missing file is a problem', () => {
@@ -198,7 +211,12 @@ describe('provider credentials', () => {
   });
 
   test('env credentials win over the secrets dir, which is then not read', () => {
-    const env = { ...URL_ENV, WAKER_PROVIDER_SECRETS_DIR: '/run/secrets', WAKER_PROVIDER_USER: 'env-user', WAKER_PROVIDER_PASSWORD: 'env-pw' };
+    const env = {
+      ...URL_ENV,
+      WAKER_PROVIDER_SECRETS_DIR: '/run/secrets',
+      WAKER_PROVIDER_USER: 'env-user',
+      WAKER_PROVIDER_PASSWORD: 'env-pw',
+    };
     expect(run({ env, readFile }).providerAuth).toEqual({ user: 'env-user', password: 'env-pw' });
     expect(readFile).toHaveBeenCalledTimes(0);
   });
@@ -263,19 +281,33 @@ describe('a provider URL with credentials in it', () => {
 describe('WAKER_PROVIDER=kubernetes', () => {
   test('needs no provider URL; namespaces default to the default namespace', () => {
     const config = run({ env: { WAKER_PROVIDER: 'kubernetes' } });
-    expect([config.provider, config.providerUrl, config.namespaces, config.kubeconfig]).toEqual(['kubernetes', undefined, ['openfaas-fn'], undefined]);
+    expect([config.provider, config.providerUrl, config.namespaces, config.kubeconfig]).toEqual([
+      'kubernetes',
+      undefined,
+      ['openfaas-fn'],
+      undefined,
+    ]);
     expect(Object.isFrozen(config.namespaces)).toBe(true);
   });
 
   test('kubeconfig and namespaces by flag, duplicates dropped', () => {
-    const config = run({ env: {}, argv: ['--provider', 'kubernetes', '--kubeconfig', '/k/config', '--namespaces', 'openfaas-fn, team,team'] });
+    const config = run({
+      env: {},
+      argv: ['--provider', 'kubernetes', '--kubeconfig', '/k/config', '--namespaces', 'openfaas-fn, team,team'],
+    });
     expect([config.kubeconfig, config.namespaces]).toEqual(['/k/config', ['openfaas-fn', 'team']]);
   });
 
   test.each([
     [{ WAKER_PROVIDER: 'nomad' }, 'WAKER_PROVIDER (--provider): expected openfaas or kubernetes, got "nomad"'],
-    [{ WAKER_PROVIDER: 'kubernetes', WAKER_NAMESPACES: 'Team' }, 'WAKER_NAMESPACES (--namespaces): expected comma-separated DNS-1123 labels such as openfaas-fn,staging, got "Team"'],
-    [{ WAKER_PROVIDER: 'kubernetes', WAKER_NAMESPACES: 'team' }, 'WAKER_NAMESPACES must include WAKER_DEFAULT_NAMESPACE (openfaas-fn): /function/NAME without .NAMESPACE means that namespace'],
+    [
+      { WAKER_PROVIDER: 'kubernetes', WAKER_NAMESPACES: 'Team' },
+      'WAKER_NAMESPACES (--namespaces): expected comma-separated DNS-1123 labels such as openfaas-fn,staging, got "Team"',
+    ],
+    [
+      { WAKER_PROVIDER: 'kubernetes', WAKER_NAMESPACES: 'team' },
+      'WAKER_NAMESPACES must include WAKER_DEFAULT_NAMESPACE (openfaas-fn): /function/NAME without .NAMESPACE means that namespace',
+    ],
   ])('%j -> %s', (env, problem) => {
     expect(problemsOf({ env: { ...URL_ENV, ...env } })).toEqual([problem]);
   });

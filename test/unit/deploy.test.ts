@@ -18,7 +18,6 @@ const repoRoot = join(__dirname, '..', '..');
 const K8S_DIR = join(repoRoot, 'deploy', 'kubernetes');
 const EG_DIR = join(repoRoot, 'deploy', 'envoy-gateway');
 
-
 function num(v: unknown, what: string): number {
   if (typeof v !== 'number') throw new Error(`${what}: expected a number, got ${JSON.stringify(v)}`);
   return v;
@@ -105,7 +104,13 @@ describe('scripts/check-deploy.mjs', () => {
     const report = obj(JSON.parse(run.stdout) as unknown, 'check-deploy --json');
     const checks = list(report['checks'], 'checks').map((c) => obj(c, 'check'));
     expect(checks.filter((c) => c['ok'] !== true).map((c) => `${String(c['name'])}: ${String(c['detail'])}`)).toEqual([]);
-    expect(checks.map((c) => c['name'])).toEqual(expect.arrayContaining([expect.stringMatching(/^yaml parses: deploy\/kubernetes\/deployment\.yaml/), expect.stringMatching(/^WAKER_\* names in /), expect.stringMatching(/^docs\/operations\.md names only /)]));
+    expect(checks.map((c) => c['name'])).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^yaml parses: deploy\/kubernetes\/deployment\.yaml/),
+        expect.stringMatching(/^WAKER_\* names in /),
+        expect.stringMatching(/^docs\/operations\.md names only /),
+      ]),
+    );
     expect(run.status).toBe(0);
   });
 });
@@ -130,7 +135,10 @@ describe('deploy/kubernetes', () => {
   it('probes /readyz (readiness) and /healthz (liveness) on the admin port', () => {
     const adminPort = portOf(effective(containerEnv, 'WAKER_ADMIN_ADDRESS'));
     expect(containerPort('admin')).toBe(adminPort);
-    for (const [probe, path] of [['readinessProbe', '/readyz'], ['livenessProbe', '/healthz']] as const) {
+    for (const [probe, path] of [
+      ['readinessProbe', '/readyz'],
+      ['livenessProbe', '/healthz'],
+    ] as const) {
       const httpGet = obj(at(container, `${probe}.httpGet`), probe);
       expect(httpGet['path']).toBe(path);
       const port = httpGet['port'];

@@ -33,7 +33,6 @@ function wakerDefaults(): Config {
   return parsed.config;
 }
 
-
 /** Follows mapping keys (a dotted path, or a list when keys contain dots), failing with the path if one is missing. */
 function at(v: unknown, path: string | readonly string[]): unknown {
   const keys = typeof path === 'string' ? path.split('.') : path;
@@ -43,7 +42,9 @@ function at(v: unknown, path: string | readonly string[]): unknown {
 }
 
 function named(items: unknown, name: string, what: string): Obj {
-  const found = list(items, what).map((x) => obj(x, what)).find((x) => x['name'] === name);
+  const found = list(items, what)
+    .map((x) => obj(x, what))
+    .find((x) => x['name'] === name);
   if (found === undefined) throw new Error(`${what}: no entry named ${name}`);
   return found;
 }
@@ -98,12 +99,14 @@ describe.each(BOOTSTRAPS)('%s', (file) => {
     expect(p.extProc['disable_immediate_response']).toBeUndefined();
   });
 
-  it("removes every client-sent x-faas-waker-* request header before ext_proc", () => {
+  it('removes every client-sent x-faas-waker-* request header before ext_proc', () => {
     const names = p.filters.map((f) => f['name']);
     const mutation = names.indexOf('envoy.filters.http.header_mutation');
     expect(mutation).toBeGreaterThanOrEqual(0);
     expect(mutation).toBeLessThan(names.indexOf(EXT_PROC_FILTER));
-    expect(at(p.filters[mutation], 'typed_config.mutations.request_mutations')).toEqual([{ remove_on_match: { key_matcher: { prefix: 'x-faas-waker-' } } }]);
+    expect(at(p.filters[mutation], 'typed_config.mutations.request_mutations')).toEqual([
+      { remove_on_match: { key_matcher: { prefix: 'x-faas-waker-' } } },
+    ]);
   });
 
   it('sends request headers only', () => {
@@ -128,7 +131,9 @@ describe.each(BOOTSTRAPS)('%s', (file) => {
     expect(durationMs(p.hcm['stream_idle_timeout'], 'stream_idle_timeout')).toBeGreaterThan(LONGEST_HOLD_MS);
     const forwarding = p.routes.filter((x) => x['route'] !== undefined);
     expect(forwarding.length).toBeGreaterThan(0);
-    const tooShort = forwarding.filter((r) => !(durationMs(at(r, 'route.idle_timeout'), `${String(r['name'])}.idle_timeout`) > LONGEST_HOLD_MS));
+    const tooShort = forwarding.filter(
+      (r) => !(durationMs(at(r, 'route.idle_timeout'), `${String(r['name'])}.idle_timeout`) > LONGEST_HOLD_MS),
+    );
     expect(tooShort.map((r) => r['name'])).toEqual([]);
     expect(p.hcm['request_timeout']).toBeUndefined();
     expect(p.hcm['max_stream_duration']).toBeUndefined();
@@ -166,7 +171,10 @@ describe.each(BOOTSTRAPS)('%s', (file) => {
     for (const r of p.routes.filter((x) => x['route'] !== undefined)) {
       expect(clusterNames).toContain(at(r, 'route.cluster'));
     }
-    for (const [name, prefix] of [['function', '/function/'], ['async_function', '/async-function/']] as const) {
+    for (const [name, prefix] of [
+      ['function', '/function/'],
+      ['async_function', '/async-function/'],
+    ] as const) {
       const r = named(p.routes, name, 'routes');
       expect(at(r, 'match.prefix')).toBe(prefix);
       expect(at(r, 'route.cluster')).toBe('function_gateway');
@@ -194,7 +202,12 @@ describe.each(BOOTSTRAPS)('%s', (file) => {
     const staticLayer = obj(layers.find((l) => l['static_layer'] !== undefined)?.['static_layer'], 'static_layer');
     expect(staticLayer['envoy.reloadable_features.ext_proc_graceful_grpc_close']).toBe(true);
     const format = String(at(list(p.hcm['access_log'], 'access_log')[0], 'typed_config.log_format.text_format_source.inline_string'));
-    for (const op of ['%RESPONSE_CODE_DETAILS%', '%DURATION%', '%DYNAMIC_METADATA(faas_waker)%', '%FILTER_STATE(envoy.filters.http.ext_proc:PLAIN)%']) {
+    for (const op of [
+      '%RESPONSE_CODE_DETAILS%',
+      '%DURATION%',
+      '%DYNAMIC_METADATA(faas_waker)%',
+      '%FILTER_STATE(envoy.filters.http.ext_proc:PLAIN)%',
+    ]) {
       expect(format).toContain(op);
     }
   });
@@ -235,10 +248,17 @@ describe.each(BOOTSTRAPS)('%s keeps Envoy limits above faas-waker defaults', (fi
   const heldTotal = waker.maxHeldTotal;
   const faasWaker = named(p.clusters, 'faas_waker', 'clusters');
   const gateway = named(p.clusters, 'function_gateway', 'clusters');
-  const upstreamH2 = obj(at(faasWaker, ['typed_extension_protocol_options', HTTP_OPTIONS, 'explicit_http_config', 'http2_protocol_options']), 'faas_waker http2');
+  const upstreamH2 = obj(
+    at(faasWaker, ['typed_extension_protocol_options', HTTP_OPTIONS, 'explicit_http_config', 'http2_protocol_options']),
+    'faas_waker http2',
+  );
 
   it('reads the defaults the rule is about', () => {
-    expect({ heldTotal, perFunction: waker.maxHeldPerFunction, holdMs: waker.holdTimeoutMs }).toEqual({ heldTotal: 20_000, perFunction: 1_000, holdMs: 60_000 });
+    expect({ heldTotal, perFunction: waker.maxHeldPerFunction, holdMs: waker.holdTimeoutMs }).toEqual({
+      heldTotal: 20_000,
+      perFunction: 1_000,
+      holdMs: 60_000,
+    });
     expect(waker.maxHeldPerFunction).toBeLessThanOrEqual(heldTotal);
   });
 
@@ -268,7 +288,10 @@ describe.each(BOOTSTRAPS)('%s keeps Envoy limits above faas-waker defaults', (fi
 
   it('downstream: the connection cap holds every request on its own HTTP/1 connection, and h2 flood limits fit the stream cap', () => {
     const monitors = list(at(p.bootstrap, 'overload_manager.resource_monitors'), 'resource_monitors');
-    const cap = num(named(monitors, 'envoy.resource_monitors.global_downstream_max_connections', 'resource_monitors'), 'typed_config.max_active_downstream_connections');
+    const cap = num(
+      named(monitors, 'envoy.resource_monitors.global_downstream_max_connections', 'resource_monitors'),
+      'typed_config.max_active_downstream_connections',
+    );
     expect(cap).toBeGreaterThanOrEqual(heldTotal + WARM_HEADROOM);
     expect(num(p.listener, 'tcp_backlog_size')).toBeGreaterThanOrEqual(4096);
     const h2 = obj(p.hcm['http2_protocol_options'], 'hcm http2_protocol_options');
@@ -286,7 +309,9 @@ describe.each(BOOTSTRAPS)('%s keeps Envoy limits above faas-waker defaults', (fi
       expect(durationMs(at(r, 'route.idle_timeout'), 'idle_timeout')).toBeGreaterThan(maxMessageMs);
     }
     // connect failure -> status_on_error (503) before the message timer's 504
-    expect(durationMs(faasWaker['connect_timeout'], 'connect_timeout')).toBeLessThan(durationMs(p.extProc['message_timeout'], 'message_timeout'));
+    expect(durationMs(faasWaker['connect_timeout'], 'connect_timeout')).toBeLessThan(
+      durationMs(p.extProc['message_timeout'], 'message_timeout'),
+    );
   });
 });
 
@@ -341,7 +366,10 @@ describe('docker-compose.yaml', () => {
 
   it('gives Envoy more open files than the overload manager lets connections in', () => {
     const monitors = list(at(parts('envoy-compose.yaml').bootstrap, 'overload_manager.resource_monitors'), 'resource_monitors');
-    const cap = num(named(monitors, 'envoy.resource_monitors.global_downstream_max_connections', 'resource_monitors'), 'typed_config.max_active_downstream_connections');
+    const cap = num(
+      named(monitors, 'envoy.resource_monitors.global_downstream_max_connections', 'resource_monitors'),
+      'typed_config.max_active_downstream_connections',
+    );
     const nofile = obj(at(compose, 'services.envoy.ulimits.nofile'), 'nofile');
     expect(num(nofile, 'soft')).toBeGreaterThan(cap);
     expect(num(nofile, 'hard')).toBeGreaterThanOrEqual(num(nofile, 'soft'));

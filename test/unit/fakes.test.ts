@@ -62,7 +62,13 @@ describe('FakeProvider', () => {
   test('scripted start-up, counts, 404 and failures', async () => {
     const clock = new FakeClock();
     const provider = new FakeProvider(clock).define(fn.key, { startupMs: 100, minScale: 2 });
-    expect(await provider.getStatus(fn)).toEqual({ name: 'hello', namespace: 'openfaas-fn', replicas: 0, availableReplicas: 0, minScale: 2 });
+    expect(await provider.getStatus(fn)).toEqual({
+      name: 'hello',
+      namespace: 'openfaas-fn',
+      replicas: 0,
+      availableReplicas: 0,
+      minScale: 2,
+    });
     await provider.scale(fn, 2);
     await clock.advance(99);
     expect((await provider.getStatus(fn)).availableReplicas).toBe(0);
@@ -72,7 +78,11 @@ describe('FakeProvider', () => {
     provider.failStatusCalls(fn.key, [4], boom);
     await expect(provider.getStatus(fn)).rejects.toBe(boom);
     await expect(provider.getStatus(functionRef('nope', 'openfaas-fn'))).rejects.toBeInstanceOf(FunctionNotFoundError);
-    expect([provider.statusCallCount(fn.key), provider.statusCallCount(), provider.scaleCalls]).toEqual([4, 5, [{ key: fn.key, replicas: 2, atMs: 0 }]]);
+    expect([provider.statusCallCount(fn.key), provider.statusCallCount(), provider.scaleCalls]).toEqual([
+      4,
+      5,
+      [{ key: fn.key, replicas: 2, atMs: 0 }],
+    ]);
   });
 
   test('latency goes through the clock', async () => {

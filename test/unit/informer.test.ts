@@ -52,7 +52,9 @@ function harness(namespaces: string[] = ['ns1'], labelSelector?: string): Harnes
   const changes: string[] = [];
   informer.onChange((type: ChangeType, obj, previous) => {
     const rv = (o: KubeObject | undefined): string => o?.metadata?.resourceVersion ?? '-';
-    changes.push(`${type} ${obj.metadata?.namespace}/${obj.metadata?.name} ${rv(obj)}${previous === undefined ? '' : ` (was ${rv(previous)})`}`);
+    changes.push(
+      `${type} ${obj.metadata?.namespace}/${obj.metadata?.name} ${rv(obj)}${previous === undefined ? '' : ` (was ${rv(previous)})`}`,
+    );
   });
   return { client, clock, informer, changes, logs };
 }
@@ -204,16 +206,20 @@ test.each([
 });
 
 test('backoffDelayMs stays within min..max for any random', () => {
-  for (const r of [0, 0.3, 0.999]) for (let a = 0; a < 10; a++) {
-    const ms = backoffDelayMs(a, BACKOFF, () => r);
-    expect(ms).toBeGreaterThanOrEqual(BACKOFF.minMs);
-    expect(ms).toBeLessThanOrEqual(BACKOFF.maxMs);
-  }
+  for (const r of [0, 0.3, 0.999])
+    for (let a = 0; a < 10; a++) {
+      const ms = backoffDelayMs(a, BACKOFF, () => r);
+      expect(ms).toBeGreaterThanOrEqual(BACKOFF.minMs);
+      expect(ms).toBeLessThanOrEqual(BACKOFF.maxMs);
+    }
 });
 
 test('403 logs one clear line per failure streak, keeps retrying with backoff, and recovers by itself', async () => {
   const h = harness();
-  const denied = statusAnswer(403, 'deployments.apps is forbidden: User "system:serviceaccount:x:faas-waker" cannot list resource "deployments" in API group "apps" in the namespace "ns1"');
+  const denied = statusAnswer(
+    403,
+    'deployments.apps is forbidden: User "system:serviceaccount:x:faas-waker" cannot list resource "deployments" in API group "apps" in the namespace "ns1"',
+  );
   h.client.answer('/deployments?', denied, denied, denied, listPage([object('ns1', 'a', '1')], '2'));
   h.informer.start();
   await h.clock.flush();
@@ -226,7 +232,9 @@ test('403 logs one clear line per failure streak, keeps retrying with backoff, a
   const errors = h.logs.filter((l) => l.level === 'error');
   expect(errors).toHaveLength(1);
   expect(errors[0]).toMatchObject({ event: 'kube.rbac_denied', verb: 'list', namespace: 'ns1', resource: 'deployments.apps', status: 403 });
-  expect(errors[0]?.msg).toMatch(/cannot list deployments\.apps in namespace ns1; the ServiceAccount needs a Role and RoleBinding granting get, list, watch on deployments\.apps in ns1/);
+  expect(errors[0]?.msg).toMatch(
+    /cannot list deployments\.apps in namespace ns1; the ServiceAccount needs a Role and RoleBinding granting get, list, watch on deployments\.apps in ns1/,
+  );
   expect(h.logs.filter((l) => l.event === 'kube.informer.recovered')).toHaveLength(1);
 
   // A new streak (now on watch) gets its own line.
@@ -305,7 +313,11 @@ test('stop() aborts the watch and leaves no pending sleeper; synced rejects when
 
 test('a malformed list answer is a failure with backoff, not an empty store', async () => {
   const h = harness();
-  h.client.answer('/deployments?', { status: 200, body: { items: [{ metadata: {} }], metadata: { resourceVersion: '1' } } }, listPage([object('ns1', 'a', '1')], '1'));
+  h.client.answer(
+    '/deployments?',
+    { status: 200, body: { items: [{ metadata: {} }], metadata: { resourceVersion: '1' } } },
+    listPage([object('ns1', 'a', '1')], '1'),
+  );
   h.informer.start();
   await h.clock.flush();
   expect(h.informer.isSynced()).toBe(false);

@@ -1,7 +1,27 @@
-import { functionStatus, isFunction, readyEndpoints, serviceOf, type DeploymentView, type EndpointSliceView } from '../../src/provider/kubernetes/function-state';
+import {
+  functionStatus,
+  isFunction,
+  readyEndpoints,
+  serviceOf,
+  type DeploymentView,
+  type EndpointSliceView,
+} from '../../src/provider/kubernetes/function-state';
 
-const deployment = (overrides: { labels?: Record<string, string>; annotations?: Record<string, string>; replicas?: number; available?: number; name?: string } = {}): DeploymentView => ({
-  metadata: { name: overrides.name ?? 'hello', namespace: 'fns', labels: overrides.labels ?? { faas_function: 'hello' }, ...(overrides.annotations ? { annotations: overrides.annotations } : {}) },
+const deployment = (
+  overrides: {
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    replicas?: number;
+    available?: number;
+    name?: string;
+  } = {},
+): DeploymentView => ({
+  metadata: {
+    name: overrides.name ?? 'hello',
+    namespace: 'fns',
+    labels: overrides.labels ?? { faas_function: 'hello' },
+    ...(overrides.annotations ? { annotations: overrides.annotations } : {}),
+  },
   ...(overrides.replicas === undefined ? {} : { spec: { replicas: overrides.replicas } }),
   ...(overrides.available === undefined ? {} : { status: { availableReplicas: overrides.available } }),
 });
@@ -29,11 +49,31 @@ describe('functionStatus: readiness from the Service when there is one', () => {
     ['no Service, no status yet', deployment({ replicas: 1 }), [], { replicas: 1, availableReplicas: 0 }],
     ['spec.replicas unset means 1', deployment({}), [], { replicas: 1, availableReplicas: 0 }],
     ['scaled to zero', deployment({ replicas: 0, available: 0 }), [slice()], { replicas: 0, availableReplicas: 0 }],
-    ['Service with a not-ready endpoint only, Deployment says available', deployment({ replicas: 1, available: 1 }), [slice(false)], { replicas: 1, availableReplicas: 0 }],
+    [
+      'Service with a not-ready endpoint only, Deployment says available',
+      deployment({ replicas: 1, available: 1 }),
+      [slice(false)],
+      { replicas: 1, availableReplicas: 0 },
+    ],
     ['ready endpoint', deployment({ replicas: 1, available: 0 }), [slice(true)], { replicas: 1, availableReplicas: 1 }],
-    ['unset ready condition counts as ready (API semantics)', deployment({ replicas: 1 }), [slice(undefined, null)], { replicas: 1, availableReplicas: 2 }],
-    ['endpoints over several slices', deployment({ replicas: 3 }), [slice(true, false), slice(true)], { replicas: 3, availableReplicas: 2 }],
-    ['a placeholder slice without endpoints', deployment({ replicas: 1, available: 1 }), [{ metadata: { labels: { 'kubernetes.io/service-name': 'hello' } }, endpoints: null }], { replicas: 1, availableReplicas: 0 }],
+    [
+      'unset ready condition counts as ready (API semantics)',
+      deployment({ replicas: 1 }),
+      [slice(undefined, null)],
+      { replicas: 1, availableReplicas: 2 },
+    ],
+    [
+      'endpoints over several slices',
+      deployment({ replicas: 3 }),
+      [slice(true, false), slice(true)],
+      { replicas: 3, availableReplicas: 2 },
+    ],
+    [
+      'a placeholder slice without endpoints',
+      deployment({ replicas: 1, available: 1 }),
+      [{ metadata: { labels: { 'kubernetes.io/service-name': 'hello' } }, endpoints: null }],
+      { replicas: 1, availableReplicas: 0 },
+    ],
   ])('%s', (_label, dep, slices, expected) => {
     expect(functionStatus(dep, slices)).toMatchObject({ name: 'hello', namespace: 'fns', ...expected });
   });
@@ -44,7 +84,9 @@ describe('functionStatus: readiness from the Service when there is one', () => {
     [{ 'com.openfaas.scale.min': 'zero' }, undefined, 1],
     [{}, undefined, 1],
   ])('minScale from labels %j / annotations %j -> %d', (labels, annotations, expected) => {
-    expect(functionStatus(deployment({ labels: { faas_function: 'hello', ...labels }, ...(annotations ? { annotations } : {}) }), []).minScale).toBe(expected);
+    expect(
+      functionStatus(deployment({ labels: { faas_function: 'hello', ...labels }, ...(annotations ? { annotations } : {}) }), []).minScale,
+    ).toBe(expected);
   });
 });
 

@@ -36,13 +36,31 @@ describe('LineSplitter', () => {
 
 describe('parseWatchLine', () => {
   test.each(['ADDED', 'MODIFIED', 'DELETED', 'BOOKMARK'] as const)('%s is an event', (type) => {
-    expect(parseWatchLine(JSON.stringify({ type, object: { metadata: { name: 'a', resourceVersion: '3' } } }))).toEqual({ type, object: { metadata: { name: 'a', resourceVersion: '3' } } });
+    expect(parseWatchLine(JSON.stringify({ type, object: { metadata: { name: 'a', resourceVersion: '3' } } }))).toEqual({
+      type,
+      object: { metadata: { name: 'a', resourceVersion: '3' } },
+    });
   });
 
   test('an ERROR event with Status code 410 is gone; other codes are errors with the message', () => {
-    expect(parseWatchLine(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version: 1 (5)' } }))).toEqual({ reason: 'gone' });
-    expect(parseWatchLine(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 500, message: 'internal error' } }))).toEqual({ reason: 'error', status: 500, message: 'internal error' });
-    expect(parseWatchLine(JSON.stringify({ type: 'ERROR', object: { kind: 'Status' } }))).toEqual({ reason: 'error', status: 500, message: '' });
+    expect(
+      parseWatchLine(
+        JSON.stringify({
+          type: 'ERROR',
+          object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version: 1 (5)' },
+        }),
+      ),
+    ).toEqual({ reason: 'gone' });
+    expect(parseWatchLine(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 500, message: 'internal error' } }))).toEqual({
+      reason: 'error',
+      status: 500,
+      message: 'internal error',
+    });
+    expect(parseWatchLine(JSON.stringify({ type: 'ERROR', object: { kind: 'Status' } }))).toEqual({
+      reason: 'error',
+      status: 500,
+      message: '',
+    });
   });
 
   test('unknown event types are skipped; garbage is a broken stream', () => {

@@ -109,7 +109,11 @@ describe('with an estimate', () => {
 
   test('the margin is at least 2 x min even with no deviation', () => {
     const tight = { meanMs: 1000, devMs: 0 };
-    expect([delay({ estimate: tight, elapsedMs: 0 }), delay({ estimate: tight, elapsedMs: 950 }), delay({ estimate: tight, elapsedMs: 1051 })]).toEqual([950, 25, 38]);
+    expect([
+      delay({ estimate: tight, elapsedMs: 0 }),
+      delay({ estimate: tight, elapsedMs: 950 }),
+      delay({ estimate: tight, elapsedMs: 1051 }),
+    ]).toEqual([950, 25, 38]);
   });
 
   test('still capped by remainingMs', () => {
@@ -149,7 +153,9 @@ describe('inside the window the gap follows the uncertainty', () => {
     [{ meanMs: 3000, devMs: 100 }, 25],
     [{ meanMs: 3000, devMs: 8000 }, 1000],
   ])('%j -> %d ms', (estimate, expected) => {
-    expect(nextPollDelayMs({ attempt: 3, elapsedMs: 3000, remainingMs: 60_000, minMs: 25, maxMs: 1000, estimate, random: 0.5 })).toBe(expected);
+    expect(nextPollDelayMs({ attempt: 3, elapsedMs: 3000, remainingMs: 60_000, minMs: 25, maxMs: 1000, estimate, random: 0.5 })).toBe(
+      expected,
+    );
   });
 });
 
@@ -194,7 +200,13 @@ describe('property: a learned estimate beats fixed 100 ms polling', () => {
 });
 
 describe('property: never more status calls than fixed 100 ms polling', () => {
-  const estimates: (StartupEstimate | undefined)[] = [undefined, { meanMs: 1000, devMs: 20 }, { meanMs: 1000, devMs: 400 }, { meanMs: 300, devMs: 10 }, { meanMs: 8000, devMs: 50 }];
+  const estimates: (StartupEstimate | undefined)[] = [
+    undefined,
+    { meanMs: 1000, devMs: 20 },
+    { meanMs: 1000, devMs: 400 },
+    { meanMs: 300, devMs: 10 },
+    { meanMs: 8000, devMs: 50 },
+  ];
   const readyTimes = [1, 99, 100, 101, 250, 499, 501, 730, 1000, 1052, 1399, 2001, 2999, 7777, 31_000, 44_444];
   const cases = readyTimes.flatMap((readyAtMs) => estimates.map((estimate, i) => [readyAtMs, i, estimate] as const));
 

@@ -1,7 +1,14 @@
 import { HeaderValueOption_HeaderAppendAction } from '../../src/gen/envoy/config/core/v3/base';
 import { CommonResponse_ResponseStatus, ProcessingResponse } from '../../src/gen/envoy/service/ext_proc/v3/external_processor';
 import { FunctionNotFoundError, InvalidFunctionNameError, QueueFullError, toHttpAnswer } from '../../src/errors';
-import { continueAfterHold, HEADER_COLD_START, HEADER_WAIT_MS, immediate, METADATA_NAMESPACE, overrideTimeout } from '../../src/extproc/responses';
+import {
+  continueAfterHold,
+  HEADER_COLD_START,
+  HEADER_WAIT_MS,
+  immediate,
+  METADATA_NAMESPACE,
+  overrideTimeout,
+} from '../../src/extproc/responses';
 
 function header(key: string, value: string): unknown {
   return {
@@ -46,7 +53,9 @@ describe('immediate', () => {
   });
 
   test('404 with the function named: no retry-after, function in metadata', () => {
-    const decoded = ProcessingResponse.decode(immediate(toHttpAnswer(new FunctionNotFoundError('secret provider text')), 'ghost.openfaas-fn'));
+    const decoded = ProcessingResponse.decode(
+      immediate(toHttpAnswer(new FunctionNotFoundError('secret provider text')), 'ghost.openfaas-fn'),
+    );
     const value = decoded.response?.$case === 'immediateResponse' ? decoded.response.value : undefined;
     expect(value?.status).toEqual({ code: 404 });
     expect(value?.headers?.setHeaders.map((h) => h.header?.key)).toEqual(['content-type']);
@@ -86,6 +95,10 @@ describe('continueAfterHold', () => {
   });
 
   test('header names', () => {
-    expect([HEADER_COLD_START, HEADER_WAIT_MS, METADATA_NAMESPACE]).toEqual(['x-faas-waker-cold-start', 'x-faas-waker-wait-ms', 'faas_waker']);
+    expect([HEADER_COLD_START, HEADER_WAIT_MS, METADATA_NAMESPACE]).toEqual([
+      'x-faas-waker-cold-start',
+      'x-faas-waker-wait-ms',
+      'faas_waker',
+    ]);
   });
 });

@@ -26,12 +26,20 @@ describe('routeRequest: function paths', () => {
 });
 
 describe('routeRequest: paths that pass', () => {
-  test.each(['/', '', '/healthz', '/functions/x', '/function', '/function?x=1', '/async-function', '/system/functions', '/Function/hello', '//function/hello'])(
-    '%j passes',
-    (path) => {
-      expect(routeRequest(path, DEFAULTS)).toEqual({ kind: 'pass' });
-    },
-  );
+  test.each([
+    '/',
+    '',
+    '/healthz',
+    '/functions/x',
+    '/function',
+    '/function?x=1',
+    '/async-function',
+    '/system/functions',
+    '/Function/hello',
+    '//function/hello',
+  ])('%j passes', (path) => {
+    expect(routeRequest(path, DEFAULTS)).toEqual({ kind: 'pass' });
+  });
 });
 
 describe('routeRequest: invalid function names (400)', () => {

@@ -102,7 +102,10 @@ describe('Waker: failures', () => {
     gone.abort();
     await h.clock.flush();
     expect(a.error).toBeInstanceOf(ClientGoneError);
-    expect([h.waker.heldTotal, h.waker.snapshot()]).toEqual([1, { held: { [HELLO.key]: 1 }, wakes: [{ fn: HELLO.key, sinceMs: 100, waiters: 1 }] }]);
+    expect([h.waker.heldTotal, h.waker.snapshot()]).toEqual([
+      1,
+      { held: { [HELLO.key]: 1 }, wakes: [{ fn: HELLO.key, sinceMs: 100, waiters: 1 }] },
+    ]);
     await h.at(650);
     expect(b.value).toEqual({ coldStart: true, waitedMs: 650 });
     expect(h.waker.heldTotal).toBe(0);
@@ -129,7 +132,11 @@ describe('Waker: failures', () => {
     const held = track(h.waker.hold(HELLO, never()));
     await h.clock.flush();
     expect(held.error).toBe(error);
-    expect([h.cache.get(HELLO.key, h.clock.now()), h.cache.size, h.waker.lookup(HELLO)]).toEqual([undefined, { ready: 0, notFound: 0 }, 'miss']);
+    expect([h.cache.get(HELLO.key, h.clock.now()), h.cache.size, h.waker.lookup(HELLO)]).toEqual([
+      undefined,
+      { ready: 0, notFound: 0 },
+      'miss',
+    ]);
     expect([h.provider.scaleCallCount(), h.waker.heldTotal]).toEqual([0, 0]);
   });
 
@@ -172,7 +179,11 @@ describe('Waker: failures', () => {
   test('a provider back within 5 s: the wake goes on after any number of failed polls', async () => {
     h = createHarness();
     h.provider.define(HELLO.key, { startupMs: 3_000 });
-    h.provider.failStatusCalls(HELLO.key, Array.from({ length: 20 }, (_, i) => i + 2), new ProviderUnavailableError('restarting'));
+    h.provider.failStatusCalls(
+      HELLO.key,
+      Array.from({ length: 20 }, (_, i) => i + 2),
+      new ProviderUnavailableError('restarting'),
+    );
     const held = track(h.waker.hold(HELLO, never()));
     await h.at(3_100);
     expect(held.value).toEqual({ coldStart: true, waitedMs: 3_000 });

@@ -9,7 +9,8 @@ describe('Waker: namespace lists', () => {
   let h: Harness;
   afterEach(() => h.close());
 
-  const fns = (n: number, namespace = 'openfaas-fn'): FunctionRef[] => Array.from({ length: n }, (_, i) => functionRef(`fn-${i}`, namespace));
+  const fns = (n: number, namespace = 'openfaas-fn'): FunctionRef[] =>
+    Array.from({ length: n }, (_, i) => functionRef(`fn-${i}`, namespace));
 
   test('200 functions woken at once: no status poll, one list per 25 ms, each released within one gap of its start', async () => {
     h = createHarness();
@@ -94,10 +95,16 @@ describe('Waker: namespace lists', () => {
     const pair = fns(2) as [FunctionRef, FunctionRef];
     for (const fn of pair) h.provider.define(fn.key, { startupMs: 10_000 });
     // The provider is down for polls of either kind (the wake that fails last polls alone).
-    for (const fn of pair) h.provider.failStatusCalls(fn.key, Array.from({ length: 100 }, (_, i) => i + 2), new ProviderUnavailableError('blip'));
+    for (const fn of pair)
+      h.provider.failStatusCalls(
+        fn.key,
+        Array.from({ length: 100 }, (_, i) => i + 2),
+        new ProviderUnavailableError('blip'),
+      );
     const original = h.provider.listStatuses.bind(h.provider);
     let failing = true;
-    h.provider.listStatuses = (namespace, signal) => (failing ? Promise.reject(new ProviderUnavailableError('blip')) : original(namespace, signal));
+    h.provider.listStatuses = (namespace, signal) =>
+      failing ? Promise.reject(new ProviderUnavailableError('blip')) : original(namespace, signal);
     const holds: Tracked<HoldResult>[] = pair.map((fn) => track(h.waker.hold(fn, never())));
     await h.at(6_000); // every poll from 500 ms on failed: after 5 s of failures the wakes end
     expect(holds.map((x) => x.error)).toEqual([new ProviderUnavailableError('blip'), new ProviderUnavailableError('blip')]);

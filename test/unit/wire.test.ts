@@ -13,7 +13,9 @@ function headerMap(headers: H[]): { headers: { key: string; value: string; rawVa
 }
 
 function requestHeaders(headers: H[]): Buffer {
-  const msg = ProcessingRequest.fromPartial({ request: { $case: 'requestHeaders', value: { headers: headerMap(headers), endOfStream: true } } });
+  const msg = ProcessingRequest.fromPartial({
+    request: { $case: 'requestHeaders', value: { headers: headerMap(headers), endOfStream: true } },
+  });
   return Buffer.from(ProcessingRequest.encode(msg).finish());
 }
 
@@ -38,18 +40,33 @@ describe('decodeIncoming: request headers', () => {
   });
 
   test('other headers are ignored; missing ones give empty path and undefined id', () => {
-    const head = decodeIncoming(requestHeaders([{ key: ':method', raw: 'GET' }, { key: 'path', raw: '/function/x' }, { key: ':pathx', raw: '/y' }]));
+    const head = decodeIncoming(
+      requestHeaders([
+        { key: ':method', raw: 'GET' },
+        { key: 'path', raw: '/function/x' },
+        { key: ':pathx', raw: '/y' },
+      ]),
+    );
     expect(head).toEqual({ phase: 2, path: '', requestId: undefined });
     expect(isRequestHead(head)).toBe(true);
   });
 
   test('falls back to `value` when raw_value is empty', () => {
-    const head = decodeIncoming(requestHeaders([{ key: ':path', value: '/function/a' }, { key: 'x-request-id', value: 'rid-1' }]));
+    const head = decodeIncoming(
+      requestHeaders([
+        { key: ':path', value: '/function/a' },
+        { key: 'x-request-id', value: 'rid-1' },
+      ]),
+    );
     expect(head).toEqual({ phase: 2, path: '/function/a', requestId: 'rid-1' });
   });
 
   test('raw_value wins over value when both are set', () => {
-    expect(decodeIncoming(requestHeaders([{ key: ':path', raw: '/raw', value: '/value' }]))).toEqual({ phase: 2, path: '/raw', requestId: undefined });
+    expect(decodeIncoming(requestHeaders([{ key: ':path', raw: '/raw', value: '/value' }]))).toEqual({
+      phase: 2,
+      path: '/raw',
+      requestId: undefined,
+    });
   });
 
   test('raw bytes are read as latin1, never decoded as UTF-8', () => {
@@ -63,21 +80,40 @@ describe('decodeIncoming: request headers', () => {
   });
 
   test('attributes before and metadata/observability after the headers do not confuse it', () => {
-    const attrs = ProcessingRequest.encode(ProcessingRequest.fromPartial({ attributes: { 'envoy.filters.http.ext_proc': { 'request.path': '/decoy', 'source.address': '10.0.0.1:5555' } } })).finish();
+    const attrs = ProcessingRequest.encode(
+      ProcessingRequest.fromPartial({
+        attributes: { 'envoy.filters.http.ext_proc': { 'request.path': '/decoy', 'source.address': '10.0.0.1:5555' } },
+      }),
+    ).finish();
     const meta = ProcessingRequest.encode(
-      ProcessingRequest.fromPartial({ metadataContext: { filterMetadata: { 'envoy.lb': { ':path': '/decoy', canary: true } } }, observabilityMode: true }),
+      ProcessingRequest.fromPartial({
+        metadataContext: { filterMetadata: { 'envoy.lb': { ':path': '/decoy', canary: true } } },
+        observabilityMode: true,
+      }),
     ).finish();
     const buf = Buffer.concat([attrs, requestHeaders(ENVOY_HEADERS), meta]);
-    expect(decodeIncoming(buf)).toEqual({ phase: 2, path: '/function/hello.staging/x?y=1', requestId: '2f1c6a1e-7d7e-4b4e-9b8e-0c2a2a1d9f00' });
+    expect(decodeIncoming(buf)).toEqual({
+      phase: 2,
+      path: '/function/hello.staging/x?y=1',
+      requestId: '2f1c6a1e-7d7e-4b4e-9b8e-0c2a2a1d9f00',
+    });
     // Sanity: the generated decoder sees all three parts in the same bytes.
     const full = ProcessingRequest.decode(buf);
-    expect([full.request?.$case, full.observabilityMode, Object.keys(full.attributes)]).toEqual(['requestHeaders', true, ['envoy.filters.http.ext_proc']]);
+    expect([full.request?.$case, full.observabilityMode, Object.keys(full.attributes)]).toEqual([
+      'requestHeaders',
+      true,
+      ['envoy.filters.http.ext_proc'],
+    ]);
   });
 });
 
 describe('decodeIncoming: other phases', () => {
   test.each<[string, NonNullable<Parameters<typeof ProcessingRequest.fromPartial>[0]['request']>, number]>([
-    ['response_headers', { $case: 'responseHeaders', value: { headers: headerMap([{ key: ':status', raw: '200' }]), attributes: {}, endOfStream: false } }, 3],
+    [
+      'response_headers',
+      { $case: 'responseHeaders', value: { headers: headerMap([{ key: ':status', raw: '200' }]), attributes: {}, endOfStream: false } },
+      3,
+    ],
     ['request_body', { $case: 'requestBody', value: { body: Buffer.from('{"a":1}'), endOfStream: true } }, 4],
     ['response_body', { $case: 'responseBody', value: { body: Buffer.from('ok'), endOfStream: true } }, 5],
     ['request_trailers', { $case: 'requestTrailers', value: { trailers: headerMap([{ key: 'grpc-status', raw: '0' }]) } }, 6],
@@ -91,7 +127,9 @@ describe('decodeIncoming: other phases', () => {
   });
 
   test('response headers carrying a :path are still not a request head', () => {
-    const req = ProcessingRequest.fromPartial({ request: { $case: 'responseHeaders', value: { headers: headerMap([{ key: ':path', raw: '/function/x' }]) } } });
+    const req = ProcessingRequest.fromPartial({
+      request: { $case: 'responseHeaders', value: { headers: headerMap([{ key: ':path', raw: '/function/x' }]) } },
+    });
     expect(decodeIncoming(Buffer.from(ProcessingRequest.encode(req).finish()))).toEqual({ phase: 3 });
   });
 });

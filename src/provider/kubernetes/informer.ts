@@ -70,7 +70,15 @@ export function createInformer<T extends KubeObject>(options: InformerOptions): 
   const { client, clock, logger } = options;
   const random = options.random ?? Math.random;
   const resource = resourceName(options.basePath, options.plural);
-  const states = options.namespaces.map((namespace): NamespaceState<T> => ({ namespace, objects: new Map(), listed: false, watching: false, resourceVersion: undefined, failures: 0, logged: new Set() }));
+  const states = options.namespaces.map((namespace): NamespaceState<T> => ({
+    namespace,
+    objects: new Map(),
+    listed: false,
+    watching: false,
+    resourceVersion: undefined,
+    failures: 0,
+    logged: new Set(),
+  }));
   const listeners = new Set<ChangeListener<T>>();
   const abort = new AbortController();
   let loops: Promise<void>[] | undefined;
@@ -84,7 +92,8 @@ export function createInformer<T extends KubeObject>(options: InformerOptions): 
   synced.catch(() => undefined);
 
   const collection = (ns: string): string => `${options.basePath}/namespaces/${encodeURIComponent(ns)}/${options.plural}`;
-  const selector = options.labelSelector === undefined || options.labelSelector === '' ? '' : `labelSelector=${encodeURIComponent(options.labelSelector)}`;
+  const selector =
+    options.labelSelector === undefined || options.labelSelector === '' ? '' : `labelSelector=${encodeURIComponent(options.labelSelector)}`;
   const listPath = (ns: string, token: string | undefined): string =>
     `${collection(ns)}?${[selector, `limit=${options.pageSize ?? LIST_PAGE_SIZE}`, token === undefined ? '' : `continue=${encodeURIComponent(token)}`].filter((q) => q !== '').join('&')}`;
   const watchPath = (ns: string): string => (selector === '' ? collection(ns) : `${collection(ns)}?${selector}`);
@@ -94,7 +103,10 @@ export function createInformer<T extends KubeObject>(options: InformerOptions): 
       try {
         listener(type, object, previous);
       } catch (err) {
-        logger.error({ event: 'kube.informer.listener_failed', resource, err: errorMessage(err) }, `a listener of the ${resource} informer threw: ${errorMessage(err)}`);
+        logger.error(
+          { event: 'kube.informer.listener_failed', resource, err: errorMessage(err) },
+          `a listener of the ${resource} informer threw: ${errorMessage(err)}`,
+        );
       }
     }
   }
@@ -152,7 +164,14 @@ export function createInformer<T extends KubeObject>(options: InformerOptions): 
   function report(state: NamespaceState<T>, failure: Failure): void {
     state.watching = false;
     const kind = `${failure.verb}:${failure.status ?? 'network'}`;
-    const fields = { event: 'kube.informer.failed', resource, namespace: state.namespace, verb: failure.verb, status: failure.status, failures: state.failures + 1 };
+    const fields = {
+      event: 'kube.informer.failed',
+      resource,
+      namespace: state.namespace,
+      verb: failure.verb,
+      status: failure.status,
+      failures: state.failures + 1,
+    };
     if (state.logged.has(kind)) {
       logger.debug(fields, `${failure.verb} ${resource} in ${state.namespace} still failing: ${failure.message}`);
       return;
@@ -164,12 +183,19 @@ export function createInformer<T extends KubeObject>(options: InformerOptions): 
         `RBAC denied: cannot ${failure.verb} ${resource} in namespace ${state.namespace}; the ServiceAccount needs a Role and RoleBinding granting get, list, watch on ${resource} in ${state.namespace} (API server: ${failure.message}); retrying with backoff`,
       );
     } else {
-      logger.warn(fields, `cannot ${failure.verb} ${resource} in namespace ${state.namespace}: ${failure.status === undefined ? '' : `HTTP ${failure.status} `}${failure.message}; retrying with backoff`);
+      logger.warn(
+        fields,
+        `cannot ${failure.verb} ${resource} in namespace ${state.namespace}: ${failure.status === undefined ? '' : `HTTP ${failure.status} `}${failure.message}; retrying with backoff`,
+      );
     }
   }
 
   function recovered(state: NamespaceState<T>): void {
-    if (state.logged.size > 0) logger.info({ event: 'kube.informer.recovered', resource, namespace: state.namespace, failures: state.failures }, `${resource} in namespace ${state.namespace}: list/watch works again`);
+    if (state.logged.size > 0)
+      logger.info(
+        { event: 'kube.informer.recovered', resource, namespace: state.namespace, failures: state.failures },
+        `${resource} in namespace ${state.namespace}: list/watch works again`,
+      );
     state.logged.clear();
     state.failures = 0;
   }
@@ -203,22 +229,31 @@ export function createInformer<T extends KubeObject>(options: InformerOptions): 
     const healthy = (): boolean => connected && (delivered || clock.now() - started >= HEALTHY_WATCH_MS);
     let end: WatchEnd;
     try {
-      end = await client.watch(watchPath(state.namespace), from, (event) => {
-        if (!delivered) {
-          delivered = true;
-          recovered(state);
-        }
-        apply(state, event);
-      }, abort.signal, () => {
-        connected = true;
-        state.watching = true;
-      });
+      end = await client.watch(
+        watchPath(state.namespace),
+        from,
+        (event) => {
+          if (!delivered) {
+            delivered = true;
+            recovered(state);
+          }
+          apply(state, event);
+        },
+        abort.signal,
+        () => {
+          connected = true;
+          state.watching = true;
+        },
+      );
     } finally {
       state.watching = false;
       if (healthy()) recovered(state);
     }
     if (end.reason === 'gone') {
-      logger.info({ event: 'kube.informer.relist', resource, namespace: state.namespace }, `${resource} in ${state.namespace}: resourceVersion ${from} is too old, relisting`);
+      logger.info(
+        { event: 'kube.informer.relist', resource, namespace: state.namespace },
+        `${resource} in ${state.namespace}: resourceVersion ${from} is too old, relisting`,
+      );
       state.resourceVersion = undefined;
       // A watch from a list we just made should not be gone at once: back off rather than relist in a loop.
       return !relisted || healthy();
@@ -237,7 +272,10 @@ export function createInformer<T extends KubeObject>(options: InformerOptions): 
         again = await cycle(state);
       } catch (err) {
         if (abort.signal.aborted) break;
-        report(state, { verb: state.resourceVersion === undefined ? 'list' : 'watch', message: err instanceof KubeUnavailableError ? err.message : `unexpected: ${errorMessage(err)}` });
+        report(state, {
+          verb: state.resourceVersion === undefined ? 'list' : 'watch',
+          message: err instanceof KubeUnavailableError ? err.message : `unexpected: ${errorMessage(err)}`,
+        });
         again = false;
       }
       if (again) continue;
@@ -292,7 +330,8 @@ function parseList<T>(body: unknown): { items: T[]; resourceVersion: string; con
   const rv = metadata.resourceVersion;
   if (typeof rv !== 'string' || rv === '') return 'list answer has no resourceVersion';
   const items = body.items as unknown[];
-  if (!items.every((i) => isRecord(i) && isRecord(i.metadata) && typeof i.metadata.name === 'string' && i.metadata.name !== '')) return 'list answer has an item without metadata.name';
+  if (!items.every((i) => isRecord(i) && isRecord(i.metadata) && typeof i.metadata.name === 'string' && i.metadata.name !== ''))
+    return 'list answer has an item without metadata.name';
   const token = metadata.continue;
   return { items: items as T[], resourceVersion: rv, continue: typeof token === 'string' && token !== '' ? token : undefined };
 }

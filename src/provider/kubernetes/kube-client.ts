@@ -37,7 +37,10 @@ export interface WatchEvent {
 }
 
 /** How a watch ended when the server, not the network, ended it. */
-export type WatchEnd = { readonly reason: 'closed' } | { readonly reason: 'gone' } | { readonly reason: 'error'; readonly status: number; readonly message: string };
+export type WatchEnd =
+  | { readonly reason: 'closed' }
+  | { readonly reason: 'gone' }
+  | { readonly reason: 'error'; readonly status: number; readonly message: string };
 
 export interface KubeResponse {
   readonly status: number;
@@ -63,7 +66,13 @@ export interface KubeClient {
    * KubeUnavailableError on network failure or an oversized/garbled event, with the signal's reason on abort,
    * and with whatever `onEvent` throws.
    */
-  watch(path: string, resourceVersion: string, onEvent: (event: WatchEvent) => void, signal: AbortSignal, onConnected?: () => void): Promise<WatchEnd>;
+  watch(
+    path: string,
+    resourceVersion: string,
+    onEvent: (event: WatchEvent) => void,
+    signal: AbortSignal,
+    onConnected?: () => void,
+  ): Promise<WatchEnd>;
   /** Destroys the dispatcher this client created (in-flight watches end); an injected one belongs to the caller. */
   close(): Promise<void>;
 }
@@ -135,7 +144,8 @@ export function parseWatchLine(line: string): WatchEvent | WatchEnd | undefined 
   } catch {
     throw new KubeUnavailableError('watch sent a line that is not JSON');
   }
-  if (!isRecord(json) || typeof json.type !== 'string' || !isRecord(json.object)) throw new KubeUnavailableError('watch sent an event without type or object');
+  if (!isRecord(json) || typeof json.type !== 'string' || !isRecord(json.object))
+    throw new KubeUnavailableError('watch sent an event without type or object');
   const { type, object } = json;
   if (type === 'ERROR') {
     const code = typeof object.code === 'number' ? object.code : 500;
@@ -176,10 +186,19 @@ export function createKubeClient(connection: KubeConnection, options: KubeClient
 
   async function headers(extra: Record<string, string>): Promise<Record<string, string>> {
     const bearer = await token.get();
-    return { accept: 'application/json', 'user-agent': 'faas-waker', ...extra, ...(bearer === undefined ? {} : { authorization: `Bearer ${bearer}` }) };
+    return {
+      accept: 'application/json',
+      'user-agent': 'faas-waker',
+      ...extra,
+      ...(bearer === undefined ? {} : { authorization: `Bearer ${bearer}` }),
+    };
   }
 
-  async function send(req: { method: string; path: string; body?: string; contentType?: string; bodyTimeoutMs: number }, signal: AbortSignal | undefined, timeout: AbortSignal | undefined): Promise<Dispatcher.ResponseData> {
+  async function send(
+    req: { method: string; path: string; body?: string; contentType?: string; bodyTimeoutMs: number },
+    signal: AbortSignal | undefined,
+    timeout: AbortSignal | undefined,
+  ): Promise<Dispatcher.ResponseData> {
     const signals = [signal, timeout].filter((s): s is AbortSignal => s !== undefined);
     try {
       const res = await dispatcher.request({
@@ -207,7 +226,11 @@ export function createKubeClient(connection: KubeConnection, options: KubeClient
       const res = await send({ method, path, body, contentType: opts.contentType, bodyTimeoutMs: options.timeoutMs }, opts.signal, timeout);
       let text: string;
       try {
-        text = await readCapped(res.body, maxBodyBytes, (max) => new KubeUnavailableError(`Kubernetes API answer larger than ${max} bytes`));
+        text = await readCapped(
+          res.body,
+          maxBodyBytes,
+          (max) => new KubeUnavailableError(`Kubernetes API answer larger than ${max} bytes`),
+        );
       } catch (err) {
         throw unavailable(err, `${method} ${path}`, opts.signal);
       }
@@ -218,10 +241,20 @@ export function createKubeClient(connection: KubeConnection, options: KubeClient
       const sep = path.includes('?') ? '&' : '?';
       const query = `watch=1&resourceVersion=${encodeURIComponent(resourceVersion)}&allowWatchBookmarks=true&timeoutSeconds=${watchSeconds}`;
       // The server may stay silent for the whole watch; only a stream far past its lifetime is dead.
-      const res = await send({ method: 'GET', path: `${path}${sep}${query}`, bodyTimeoutMs: (watchSeconds + 30) * 1000 }, signal, undefined);
+      const res = await send(
+        { method: 'GET', path: `${path}${sep}${query}`, bodyTimeoutMs: (watchSeconds + 30) * 1000 },
+        signal,
+        undefined,
+      );
       if (res.statusCode !== 200) {
-        const text = await readCapped(res.body, MAX_ERROR_BODY_BYTES, (max) => new KubeUnavailableError(`Kubernetes API answer larger than ${max} bytes`)).catch(() => '');
-        return res.statusCode === 410 ? { reason: 'gone' } : { reason: 'error', status: res.statusCode, message: statusMessage(parseBody(text)) };
+        const text = await readCapped(
+          res.body,
+          MAX_ERROR_BODY_BYTES,
+          (max) => new KubeUnavailableError(`Kubernetes API answer larger than ${max} bytes`),
+        ).catch(() => '');
+        return res.statusCode === 410
+          ? { reason: 'gone' }
+          : { reason: 'error', status: res.statusCode, message: statusMessage(parseBody(text)) };
       }
       onConnected?.();
       return streamEvents(res.body, new LineSplitter(maxLineBytes), onEvent, signal, path);
@@ -240,7 +273,13 @@ class HandlerFailure extends Error {
   }
 }
 
-async function streamEvents(body: Dispatcher.ResponseData['body'], splitter: LineSplitter, onEvent: (event: WatchEvent) => void, signal: AbortSignal, path: string): Promise<WatchEnd> {
+async function streamEvents(
+  body: Dispatcher.ResponseData['body'],
+  splitter: LineSplitter,
+  onEvent: (event: WatchEvent) => void,
+  signal: AbortSignal,
+  path: string,
+): Promise<WatchEnd> {
   try {
     for await (const chunk of body) {
       for (const line of splitter.push(chunk as Buffer)) {
@@ -292,7 +331,8 @@ function tokenSource(connection: KubeConnection, options: KubeClientOptions): To
         readAt = now();
       } catch (err) {
         // Keep using the last token: a transient read failure during rotation should not drop auth.
-        if (cached === undefined) throw new KubeUnavailableError(`cannot read the token file ${tokenFile}: ${describeNetworkError(err)}`, { cause: err });
+        if (cached === undefined)
+          throw new KubeUnavailableError(`cannot read the token file ${tokenFile}: ${describeNetworkError(err)}`, { cause: err });
       }
       return cached;
     },

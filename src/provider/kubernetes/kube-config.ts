@@ -41,7 +41,9 @@ function inCluster(sources: KubeConfigSources): KubeConnection {
   const host = sources.env.KUBERNETES_SERVICE_HOST;
   const port = sources.env.KUBERNETES_SERVICE_PORT;
   if (host === undefined || host === '' || port === undefined || port === '') {
-    throw new Error('no kubeconfig given and not running in a Kubernetes pod (KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set): set a kubeconfig path');
+    throw new Error(
+      'no kubeconfig given and not running in a Kubernetes pod (KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set): set a kubeconfig path',
+    );
   }
   if (!/^\d{1,5}$/.test(port)) throw new Error(`KUBERNETES_SERVICE_PORT is not a port number: "${port}"`);
   const ca = readText(sources.readFile, `${SERVICE_ACCOUNT_DIR}/ca.crt`, 'the in-cluster CA certificate');
@@ -92,19 +94,26 @@ function userCredentials(
   const label = `${where}: user "${String(userName)}"`;
   if (user.exec !== undefined && user.exec !== null) {
     const command = typeof (user.exec as Doc).command === 'string' ? ` (${String((user.exec as Doc).command)})` : '';
-    throw new Error(`${label} uses an exec credential plugin${command}, which faas-waker does not support: use a token, tokenFile or client certificate`);
+    throw new Error(
+      `${label} uses an exec credential plugin${command}, which faas-waker does not support: use a token, tokenFile or client certificate`,
+    );
   }
   if (user['auth-provider'] !== undefined && user['auth-provider'] !== null) {
-    throw new Error(`${label} uses an auth-provider plugin, which faas-waker does not support: use a token, tokenFile or client certificate`);
+    throw new Error(
+      `${label} uses an auth-provider plugin, which faas-waker does not support: use a token, tokenFile or client certificate`,
+    );
   }
   if (user.username !== undefined || user.password !== undefined) {
-    throw new Error(`${label} uses basic auth (username/password), which faas-waker does not support: use a token, tokenFile or client certificate`);
+    throw new Error(
+      `${label} uses basic auth (username/password), which faas-waker does not support: use a token, tokenFile or client certificate`,
+    );
   }
   const token = optionalString(user, 'token', label);
   const tokenFile = optionalString(user, 'tokenFile', label);
   const cert = material('client-certificate-data', 'client-certificate', user, `the client certificate of ${label}`);
   const key = material('client-key-data', 'client-key', user, `the client key of ${label}`);
-  if ((cert === undefined) !== (key === undefined)) throw new Error(`${label} has a client certificate without its key, or a key without its certificate`);
+  if ((cert === undefined) !== (key === undefined))
+    throw new Error(`${label} has a client certificate without its key, or a key without its certificate`);
   return {
     ...defined('token', token),
     // A static token wins over tokenFile, as in client-go.

@@ -39,7 +39,9 @@ export function createKubeProvider(deps: KubeProviderDeps): ProviderClient {
   const byService = new Map<string, Map<string, EndpointSliceView>>();
 
   const live = (): boolean => deployments.isWatching() && slices.isWatching();
-  const slicesOf = (namespace: string, service: string): EndpointSliceView[] => [...(byService.get(`${namespace}/${service}`)?.values() ?? [])];
+  const slicesOf = (namespace: string, service: string): EndpointSliceView[] => [
+    ...(byService.get(`${namespace}/${service}`)?.values() ?? []),
+  ];
 
   function statusFromStore(fn: FunctionRef): FunctionStatus | undefined {
     const deployment = deployments.get(fn.namespace, fn.name);
@@ -75,20 +77,30 @@ export function createKubeProvider(deps: KubeProviderDeps): ProviderClient {
   });
 
   /** One API call, counted and typed: 403 is an RBAC problem, said plainly in the log and the error. */
-  async function api(call: 'status' | 'scale', fn: FunctionRef, method: string, path: string, options: { body?: unknown; contentType?: string } = {}): Promise<{ status: number; body: unknown }> {
+  async function api(
+    call: 'status' | 'scale',
+    fn: FunctionRef,
+    method: string,
+    path: string,
+    options: { body?: unknown; contentType?: string } = {},
+  ): Promise<{ status: number; body: unknown }> {
     const started = now();
     try {
       const res = await client.request(method, path, options);
       deps.observe?.(call, `${Math.floor(res.status / 100)}xx`, now() - started);
       if (res.status === 403) {
-        logger.error({ event: 'kubernetes.forbidden', fn: fn.key, method, path }, 'the Kubernetes API refused this call: the ServiceAccount lacks RBAC for it (see deploy/kubernetes/rbac.yaml)');
+        logger.error(
+          { event: 'kubernetes.forbidden', fn: fn.key, method, path },
+          'the Kubernetes API refused this call: the ServiceAccount lacks RBAC for it (see deploy/kubernetes/rbac.yaml)',
+        );
         throw new ProviderError(`Kubernetes API refused ${method} ${path} (403): missing RBAC`, 403);
       }
       return res;
     } catch (err) {
       if (err instanceof ProviderError) throw err;
       deps.observe?.(call, 'error', now() - started);
-      if (err instanceof KubeUnavailableError) throw new ProviderUnavailableError(`Kubernetes API unreachable for ${fn.key}: ${err.message}`, { cause: err });
+      if (err instanceof KubeUnavailableError)
+        throw new ProviderUnavailableError(`Kubernetes API unreachable for ${fn.key}: ${err.message}`, { cause: err });
       throw err;
     }
   }
@@ -104,9 +116,15 @@ export function createKubeProvider(deps: KubeProviderDeps): ProviderClient {
     const deployment = await readDeployment(fn);
     if (!isFunction(deployment, fn.name)) throw new FunctionNotFoundError(`Deployment ${fn.key} is not a function`);
     const selector = encodeURIComponent(`${SERVICE_NAME_LABEL}=${fn.name}`);
-    const list = await api('status', fn, 'GET', `/apis/discovery.k8s.io/v1/namespaces/${fn.namespace}/endpointslices?labelSelector=${selector}`);
-    if (list.status !== 200) throw new ProviderError(`Kubernetes API answered ${list.status} for the EndpointSlices of ${fn.key}`, list.status);
-    return functionStatus(deployment, ((list.body as { items?: EndpointSliceView[] }).items ?? []));
+    const list = await api(
+      'status',
+      fn,
+      'GET',
+      `/apis/discovery.k8s.io/v1/namespaces/${fn.namespace}/endpointslices?labelSelector=${selector}`,
+    );
+    if (list.status !== 200)
+      throw new ProviderError(`Kubernetes API answered ${list.status} for the EndpointSlices of ${fn.key}`, list.status);
+    return functionStatus(deployment, (list.body as { items?: EndpointSliceView[] }).items ?? []);
   }
 
   function checkWatched(fn: FunctionRef): void {
@@ -148,7 +166,8 @@ export function createKubeProvider(deps: KubeProviderDeps): ProviderClient {
         });
         if (res.status === 200) return;
         if (res.status === 404) throw new FunctionNotFoundError(`no Deployment ${fn.key}`);
-        if (res.status !== 409) throw new ProviderError(`Kubernetes API answered ${res.status} to the scale patch of ${fn.key}`, res.status);
+        if (res.status !== 409)
+          throw new ProviderError(`Kubernetes API answered ${res.status} to the scale patch of ${fn.key}`, res.status);
         deployment = undefined;
       }
       throw new ProviderError(`the Deployment ${fn.key} kept changing while it was scaled`, 409);
