@@ -402,11 +402,10 @@ export class Waker {
       flight.nudge?.abort();
     }
     const cached = this.deps.cache.get(key, this.deps.clock.now());
-    if (status === undefined || status.availableReplicas === 0) {
-      if (cached?.kind === 'ready') this.deps.cache.delete(key);
-      return;
-    }
-    if (cached?.kind === 'not-found') this.deps.cache.delete(key);
+    if (cached === undefined) return;
+    // Stale either way: "ready" for a function that has none, "unknown" for one that now exists.
+    const stale = cached.kind === 'ready' ? status === undefined || status.availableReplicas === 0 : status !== undefined;
+    if (stale) this.deps.cache.delete(key);
   }
 
   /** Every list result releases the wakes of its namespace whose function it shows ready. */

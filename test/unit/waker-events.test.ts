@@ -74,4 +74,14 @@ describe('Waker: a watching provider', () => {
     await h.at(8_000);
     expect(held.value?.waitedMs).toBe(8_000);
   });
+
+  test('a function created after a 404 is found at once, not after the not-found TTL', async () => {
+    h = watching();
+    const miss = track(h.waker.hold(HELLO, never()));
+    await h.at(0);
+    expect([miss.error instanceof FunctionNotFoundError, h.waker.lookup(HELLO)]).toEqual([true, 'not-found']);
+    h.provider.define(HELLO.key, { startupMs: 100 });
+    h.provider.scaleToZero(HELLO.key); // any change of the new Deployment is an event
+    expect(h.waker.lookup(HELLO)).toBe('miss');
+  });
 });
