@@ -16,6 +16,7 @@ import { createInformer } from './provider/kubernetes/informer';
 import { createKubeClient } from './provider/kubernetes/kube-client';
 import { loadKubeConnection } from './provider/kubernetes/kube-config';
 import { createKubeProvider, type NamespacedObject } from './provider/kubernetes/kube-provider';
+import { fixedCredentials, secretsDirCredentials } from './provider/credentials';
 import { createProviderClient, type ProviderClient } from './provider/provider-client';
 import { createReadinessCache } from './waker/readiness-cache';
 import { Waker } from './waker/waker';
@@ -144,7 +145,10 @@ function createProvider(deps: AppDeps, clock: Clock, metrics: Metrics): Provider
     baseUrl: config.providerUrl,
     timeoutMs: config.providerTimeoutMs,
     connections: config.providerConnections,
-    auth: config.providerAuth,
+    auth:
+      config.providerAuthFrom === 'secrets-dir' && config.providerSecretsDir !== undefined && config.providerAuth !== undefined
+        ? secretsDirCredentials(config.providerSecretsDir, config.providerAuth, logger)
+        : fixedCredentials(config.providerAuth),
     observe: metrics.provider,
     ...(deps.dispatcher === undefined ? {} : { dispatcher: deps.dispatcher }),
   });

@@ -9,8 +9,10 @@ export interface Credentials {
 }
 
 export type Config = Readonly<Omit<Settings, 'providerPassword' | 'providerUser' | 'namespaces'>> & {
-  /** Basic auth for the provider, from env or the secrets directory; never logged. */
+  /** Basic auth for the provider, from env or the secrets directory (as read at start); never logged. */
   readonly providerAuth: Credentials | undefined;
+  /** Where providerAuth came from: the secrets directory is re-read when its files change. */
+  readonly providerAuthFrom: 'env' | 'secrets-dir' | 'none';
   /** kubernetes: the namespaces watched and touched (WAKER_NAMESPACES, or the default namespace). */
   readonly namespaces: readonly string[];
 };
@@ -71,6 +73,7 @@ export function loadConfig(sources: ConfigSources): ParsedCommand {
       functionPrefixes: Object.freeze([...rest.functionPrefixes]) as string[],
       namespaces: Object.freeze([...(namespaces ?? [rest.defaultNamespace])]),
       providerAuth,
+      providerAuthFrom: providerAuth === undefined ? 'none' : settings.providerUser !== undefined ? 'env' : 'secrets-dir',
     }),
   };
 }

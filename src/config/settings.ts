@@ -173,7 +173,7 @@ export const SETTINGS: readonly Row[] = [
     env: 'WAKER_PROVIDER_SECRETS_DIR',
     flag: 'provider-secrets-dir',
     parse: parseText,
-    help: 'Directory with OpenFaaS-style basic-auth-user and basic-auth-password files',
+    help: 'Directory with OpenFaaS-style basic-auth-user and basic-auth-password files; re-read when they change (rotation without restart)',
   },
   {
     key: 'providerTimeoutMs',

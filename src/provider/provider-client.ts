@@ -1,5 +1,6 @@
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import type { Credentials } from '../config/load';
+import type { CredentialsSource } from './credentials';
 import { FunctionNotFoundError, ProviderError, ProviderUnavailableError } from '../errors';
 import type { FunctionRef } from '../routing/function-ref';
 import { parseFunctionStatus, type FunctionStatus, type ScaleRequest } from './provider-types';
@@ -38,7 +39,8 @@ export interface ProviderClientOptions {
   readonly baseUrl: string;
   readonly timeoutMs: number;
   readonly connections: number;
-  readonly auth: Credentials | undefined;
+  /** Read on every call, so rotated credentials apply at once (see credentials.ts). */
+  readonly auth: CredentialsSource;
   /** Injected for tests (undici MockAgent); by default a keep-alive Pool on baseUrl. */
   readonly dispatcher?: Dispatcher;
   readonly observe?: ProviderCallObserver;
@@ -63,8 +65,14 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
       bodyTimeout: options.timeoutMs,
       connect: { timeout: Math.min(options.timeoutMs, 2_000) },
     });
-  const authHeader =
-    options.auth === undefined ? undefined : `Basic ${Buffer.from(`${options.auth.user}:${options.auth.password}`).toString('base64')}`;
+  let lastAuth: { credentials: Credentials; header: string } | undefined;
+  const authHeader = (): string | undefined => {
+    const credentials = options.auth();
+    if (credentials === undefined) return undefined;
+    if (lastAuth?.credentials !== credentials)
+      lastAuth = { credentials, header: `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64')}` };
+    return lastAuth.header;
+  };
   const now = options.now ?? (() => performance.now());
 
   async function call(
@@ -76,7 +84,8 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
     const started = now();
     const timeout = AbortSignal.timeout(options.timeoutMs);
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (authHeader !== undefined) headers.authorization = authHeader;
+    const authorization = authHeader();
+    if (authorization !== undefined) headers.authorization = authorization;
     if (req.body !== undefined) headers['content-type'] = 'application/json';
     try {
       const res = await dispatcher.request({

@@ -8,10 +8,12 @@ let server: Server;
 let client: ProviderClient;
 let answer: { status: number; body: string } = { status: 200, body: '[]' };
 const seen: string[] = [];
+const authorizations: string[] = [];
 
 beforeAll(async () => {
   server = createServer((req, res) => {
     seen.push(`${req.method ?? ''} ${req.url ?? ''}`);
+    authorizations.push(req.headers.authorization ?? '');
     res.writeHead(answer.status, { 'content-type': 'application/json' }).end(answer.body);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -19,7 +21,7 @@ beforeAll(async () => {
     baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     timeoutMs: 5_000,
     connections: 2,
-    auth: undefined,
+    auth: () => undefined,
   });
 });
 
@@ -59,4 +61,24 @@ test('a list larger than a status answer is accepted (namespaces of thousands of
   answer = { status: 200, body: JSON.stringify(entries) };
   expect(answer.body.length).toBeGreaterThan(256 * 1024);
   expect(await client.listStatuses('big')).toHaveLength(3000);
+});
+
+test('credentials are read on every call: a rotated password is sent from the next call on', async () => {
+  let password = 'old';
+  const rotating = createProviderClient({
+    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    timeoutMs: 5_000,
+    connections: 1,
+    auth: () => ({ user: 'admin', password }),
+  });
+  answer = { status: 200, body: '[]' };
+  authorizations.length = 0;
+  await rotating.listStatuses('team');
+  password = 'new';
+  await rotating.listStatuses('team');
+  await rotating.close();
+  expect(authorizations).toEqual([
+    `Basic ${Buffer.from('admin:old').toString('base64')}`,
+    `Basic ${Buffer.from('admin:new').toString('base64')}`,
+  ]);
 });

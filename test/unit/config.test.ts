@@ -49,6 +49,7 @@ describe('loadConfig defaults', () => {
       shutdownGraceMs: 20_000,
       logLevel: 'info',
       providerAuth: undefined,
+      providerAuthFrom: 'none',
       provider: 'openfaas',
       namespaces: ['openfaas-fn'],
     });
