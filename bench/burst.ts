@@ -26,7 +26,12 @@ export async function runBurst(spec: BurstSpec, onMeasuring: () => void): Promis
 /** One connection per request, as N independent clients would do (Envoy needs one HTTP/1.1 connection per concurrent request). */
 async function burstH1(spec: BurstSpec): Promise<BurstRequest[]> {
   const one = async (path: string): Promise<BurstRequest> => {
-    const client = new Client(spec.origin, { headersTimeout: spec.timeoutMs, bodyTimeout: spec.timeoutMs, connectTimeout: spec.timeoutMs, pipelining: 1 });
+    const client = new Client(spec.origin, {
+      headersTimeout: spec.timeoutMs,
+      bodyTimeout: spec.timeoutMs,
+      connectTimeout: spec.timeoutMs,
+      pipelining: 1,
+    });
     const sentAtMs = epochMs();
     let firstByteAtMs: number | null = null;
     try {
@@ -77,7 +82,15 @@ function streamRequest(session: ClientHttp2Session, path: string, timeoutMs: num
       if (settled) return;
       settled = true;
       const ok = status >= 200 && status < 300;
-      resolve({ path, status: error === null ? status : 0, sentAtMs, firstByteAtMs, doneAtMs: error === null ? epochMs() : null, error, detail: ok || error !== null ? null : detail });
+      resolve({
+        path,
+        status: error === null ? status : 0,
+        sentAtMs,
+        firstByteAtMs,
+        doneAtMs: error === null ? epochMs() : null,
+        error,
+        detail: ok || error !== null ? null : detail,
+      });
     };
     const stream = session.request({ [constants.HTTP2_HEADER_METHOD]: 'GET', [constants.HTTP2_HEADER_PATH]: path }, { endStream: true });
     stream.setTimeout(timeoutMs, () => {

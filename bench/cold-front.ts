@@ -48,7 +48,11 @@ export async function startFront(provider: ProviderProcess, wakerEnv: Record<str
  * The same Envoy config without the ext_proc filter, in front of the same provider (the reference
  * delivery floor). `grpcPort` only fills the unused faas_waker cluster.
  */
-export async function startEnvoyAlone(provider: ProviderProcess, grpcPort: number, scope: Scope): Promise<{ envoy: EnvoyProcess; stop: () => Promise<void> }> {
+export async function startEnvoyAlone(
+  provider: ProviderProcess,
+  grpcPort: number,
+  scope: Scope,
+): Promise<{ envoy: EnvoyProcess; stop: () => Promise<void> }> {
   const envoy = await startEnvoy({
     grpcPort,
     gatewayPort: provider.port,

@@ -17,7 +17,19 @@ import type { ColdProfile, ManyProfile } from './profile';
 import type { Scope } from './scope';
 import { distribution, percentile, ratio, round } from './stats';
 import { pidOf } from './warm';
-import { answered, answers, diff, fixedPollingCalls, overhead, sleep, statsDelta, wakeReadyTimes, wakeReleaseMs, wakerProblems, type Overhead } from './wake-stats';
+import {
+  answered,
+  answers,
+  diff,
+  fixedPollingCalls,
+  overhead,
+  sleep,
+  statsDelta,
+  wakeReadyTimes,
+  wakeReleaseMs,
+  wakerProblems,
+  type Overhead,
+} from './wake-stats';
 
 const NAMESPACE = 'openfaas-fn';
 
@@ -84,7 +96,12 @@ export interface ManyOutcome extends WakeCounts {
 }
 
 export interface ColdResult {
-  readonly settings: { readonly startup_ms: number; readonly protocol: string; readonly waker_ready_ttl_ms: number; readonly waker_per_phase: string };
+  readonly settings: {
+    readonly startup_ms: number;
+    readonly protocol: string;
+    readonly waker_ready_ttl_ms: number;
+    readonly waker_per_phase: string;
+  };
   readonly bursts: BurstOutcome[];
   readonly floors: Floor[];
   readonly first_wakes: FirstWake[];
@@ -98,11 +115,24 @@ const singleName = (i: number): string => `first-${i}`;
 const manyName = (i: number): string => `many-${i}`;
 const key = (name: string): string => `${name}.${NAMESPACE}`;
 
-export async function runCold(cold: ColdProfile, many: ManyProfile, wakerEnv: Record<string, string>, readyTtlMs: number, driver: Driver, scope: Scope, log: (line: string) => void): Promise<ColdResult> {
+export async function runCold(
+  cold: ColdProfile,
+  many: ManyProfile,
+  wakerEnv: Record<string, string>,
+  readyTtlMs: number,
+  driver: Driver,
+  scope: Scope,
+  log: (line: string) => void,
+): Promise<ColdResult> {
   const providerArgs = [
     ...cold.sizes.flatMap((n) => ['--function', `${burstName(n)}:${cold.startupMs}`]),
     ...Array.from({ length: cold.firstWakeSingles }, (_, i) => ['--function', `${singleName(i)}:${cold.startupMs}`]).flat(),
-    '--functions-count', String(many.functions), '--functions-prefix', 'many-', '--functions-delay', String(many.startupMs),
+    '--functions-count',
+    String(many.functions),
+    '--functions-prefix',
+    'many-',
+    '--functions-delay',
+    String(many.startupMs),
   ];
   const provider = await startColdProvider(providerArgs, scope);
   /** Runs `work` on a new faas-waker + Envoy, stopped afterwards whatever happens. */
@@ -121,7 +151,9 @@ export async function runCold(cold: ColdProfile, many: ManyProfile, wakerEnv: Re
     const single = await onFreshFront((front) => burst(provider, front, driver, name, 1, 0));
     await provider.hook(`/_/scale-to-zero/${name}`);
     firstWakes.push(firstWakeOf(`single #${i + 1}`, single));
-    log(`first wake, single request #${i + 1}: detect lag ${single.detect_lag_p50_ms} ms, status calls ${single.status_calls} (fixed 100 ms: ${single.fixed_100ms_status_calls})`);
+    log(
+      `first wake, single request #${i + 1}: detect lag ${single.detect_lag_p50_ms} ms, status calls ${single.status_calls} (fixed 100 ms: ${single.fixed_100ms_status_calls})`,
+    );
   }
 
   const bursts: BurstOutcome[] = [];
@@ -133,25 +165,38 @@ export async function runCold(cold: ColdProfile, many: ManyProfile, wakerEnv: Re
       for (let roundNo = 0; roundNo <= cold.learnedRounds; roundNo++) {
         if (roundNo > 0) await scaleToZero(provider, name, readyTtlMs);
         const outcome = await burst(provider, front, driver, name, n, roundNo);
-        log(`cold burst n=${n} (${outcome.wake}): ok ${outcome.ok}/${n}, scale ${outcome.scale_calls}, status ${outcome.status_calls} (fixed 100 ms: ${outcome.fixed_100ms_status_calls}), overhead p50 ${outcome.wake_overhead_p50_ms} p99 ${outcome.wake_overhead_p99_ms} ms, last answer ${outcome.release_last_ms} ms after the release`);
+        log(
+          `cold burst n=${n} (${outcome.wake}): ok ${outcome.ok}/${n}, scale ${outcome.scale_calls}, status ${outcome.status_calls} (fixed 100 ms: ${outcome.fixed_100ms_status_calls}), overhead p50 ${outcome.wake_overhead_p50_ms} p99 ${outcome.wake_overhead_p99_ms} ms, last answer ${outcome.release_last_ms} ms after the release`,
+        );
         outcomes.push(outcome);
       }
       // The function is running now: the same burst again is the delivery floor.
       return { phase: outcomes, floor: await floorOf(provider, front, driver, name, n, cold, scope) };
     });
     await provider.hook(`/_/scale-to-zero/${name}`);
-    log(`delivery floor n=${n}: last answer ${floor.last_ms} ms, p50 ${floor.p50_ms} ms (Envoy alone: ${floor.alone_last_ms} / ${floor.alone_p50_ms} ms)`);
+    log(
+      `delivery floor n=${n}: last answer ${floor.last_ms} ms, p50 ${floor.p50_ms} ms (Envoy alone: ${floor.alone_last_ms} / ${floor.alone_p50_ms} ms)`,
+    );
     floors.push(floor);
     const first = phase[0];
     if (first !== undefined) firstWakes.push(firstWakeOf(`burst N=${n}`, first));
-    for (const b of phase) bursts.push({ ...b, floor_last_ms: floor.last_ms, release_to_floor_ratio: ratio(b.release_last_ms, floor.last_ms) });
+    for (const b of phase)
+      bursts.push({ ...b, floor_last_ms: floor.last_ms, release_to_floor_ratio: ratio(b.release_last_ms, floor.last_ms) });
   }
 
   const manyOutcome = await onFreshFront((front) => wakeMany(provider, front, driver, many.functions));
-  log(`many functions (${many.functions}): ok ${manyOutcome.ok}, provider calls ${manyOutcome.provider_calls} (fixed 100 ms: ${manyOutcome.fixed_100ms_provider_calls}), overhead p50 ${manyOutcome.wake_overhead_p50_ms} p99 ${manyOutcome.wake_overhead_p99_ms} ms`);
+  log(
+    `many functions (${many.functions}): ok ${manyOutcome.ok}, provider calls ${manyOutcome.provider_calls} (fixed 100 ms: ${manyOutcome.fixed_100ms_provider_calls}), overhead p50 ${manyOutcome.wake_overhead_p50_ms} p99 ${manyOutcome.wake_overhead_p99_ms} ms`,
+  );
   const lags = firstWakes.flatMap((w) => (w.detect_lag_ms === null ? [] : [w.detect_lag_ms])).sort((a, b) => a - b);
   return {
-    settings: { startup_ms: cold.startupMs, protocol: 'HTTP/1.1, one connection per request', waker_ready_ttl_ms: readyTtlMs, waker_per_phase: 'a new faas-waker and Envoy for each single first wake, each burst size (first wake, learned rounds, floor) and the many-functions wake' },
+    settings: {
+      startup_ms: cold.startupMs,
+      protocol: 'HTTP/1.1, one connection per request',
+      waker_ready_ttl_ms: readyTtlMs,
+      waker_per_phase:
+        'a new faas-waker and Envoy for each single first wake, each burst size (first wake, learned rounds, floor) and the many-functions wake',
+    },
     bursts,
     floors,
     first_wakes: firstWakes,
@@ -160,7 +205,15 @@ export async function runCold(cold: ColdProfile, many: ManyProfile, wakerEnv: Re
   };
 }
 
-async function floorOf(provider: ProviderProcess, front: Front, driver: Driver, name: string, n: number, cold: ColdProfile, scope: Scope): Promise<Floor> {
+async function floorOf(
+  provider: ProviderProcess,
+  front: Front,
+  driver: Driver,
+  name: string,
+  n: number,
+  cold: ColdProfile,
+  scope: Scope,
+): Promise<Floor> {
   const targets: FloorTarget[] = [{ path: 'ext_proc', envoy: front.envoy }];
   const alone = cold.floorAlone ? await startEnvoyAlone(provider, front.waker.grpcPort, scope) : null;
   try {
@@ -173,15 +226,41 @@ async function floorOf(provider: ProviderProcess, front: Front, driver: Driver, 
 }
 
 function firstWakeOf(label: string, b: BurstOutcome): FirstWake {
-  return { label, n: b.n, ok: b.ok, detect_lag_ms: b.detect_lag_p50_ms, status_calls: b.status_calls, fixed_100ms_status_calls: b.fixed_100ms_status_calls, startup_ms: b.startup_ms };
+  return {
+    label,
+    n: b.n,
+    ok: b.ok,
+    detect_lag_ms: b.detect_lag_p50_ms,
+    status_calls: b.status_calls,
+    fixed_100ms_status_calls: b.fixed_100ms_status_calls,
+    startup_ms: b.startup_ms,
+  };
 }
 
-async function burst(provider: ProviderProcess, front: Front, driver: Driver, name: string, n: number, roundNo: number): Promise<BurstOutcome> {
+async function burst(
+  provider: ProviderProcess,
+  front: Front,
+  driver: Driver,
+  name: string,
+  n: number,
+  roundNo: number,
+): Promise<BurstOutcome> {
   const before = fnStats(await provider.stats(), name);
   const envoyBefore = await envoyStats(front.envoy.adminPort, COLD_PATH_STATS);
   const overflowsBefore = listenOverflows();
   const since = Date.now();
-  const { result, cpu } = await driver.burst({ mode: 'burst', origin: front.origin, paths: Array.from({ length: n }, () => `/function/${name}`), protocol: 'h1', streamsPerConnection: 1, timeoutMs: 60_000 }, front.pids, { functions: front.pids.provider ?? 0 });
+  const { result, cpu } = await driver.burst(
+    {
+      mode: 'burst',
+      origin: front.origin,
+      paths: Array.from({ length: n }, () => `/function/${name}`),
+      protocol: 'h1',
+      streamsPerConnection: 1,
+      timeoutMs: 60_000,
+    },
+    front.pids,
+    { functions: front.pids.provider ?? 0 },
+  );
   const after = fnStats(await provider.stats(), name);
   const envoyAfter = await envoyStats(front.envoy.adminPort, COLD_PATH_STATS);
   const overflows = diff(overflowsBefore, listenOverflows());
@@ -221,12 +300,24 @@ async function wakeMany(provider: ProviderProcess, front: Front, driver: Driver,
   const envoyBefore = await envoyStats(front.envoy.adminPort, COLD_PATH_STATS);
   const overflowsBefore = listenOverflows();
   const since = Date.now();
-  const { result, cpu } = await driver.burst({ mode: 'burst', origin: front.origin, paths: names.map((nm) => `/function/${nm}`), protocol: 'h1', streamsPerConnection: 1, timeoutMs: 120_000 }, front.pids, { functions: front.pids.provider ?? 0 });
+  const { result, cpu } = await driver.burst(
+    {
+      mode: 'burst',
+      origin: front.origin,
+      paths: names.map((nm) => `/function/${nm}`),
+      protocol: 'h1',
+      streamsPerConnection: 1,
+      timeoutMs: 120_000,
+    },
+    front.pids,
+    { functions: front.pids.provider ?? 0 },
+  );
   const after = await provider.stats();
   const envoyAfter = await envoyStats(front.envoy.adminPort, COLD_PATH_STATS);
   const overflows = diff(overflowsBefore, listenOverflows());
   const detections = wakeReadyTimes(front.waker.logs(), since);
-  let statusCalls = 0, scaleCalls = 0;
+  let statusCalls = 0,
+    scaleCalls = 0;
   const startups: number[] = [];
   const readyTimes: number[] = [];
   const samples = result.requests.map((request, i) => {

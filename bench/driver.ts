@@ -17,7 +17,11 @@ export interface Measured<R> {
 
 export interface Driver {
   /** `pids`: processes to sample by name; `childrenOf`: group name → parent pid whose children are summed (function processes). */
-  load(spec: Exclude<LoadSpec, BurstSpec>, pids: Record<string, number>, childrenOf?: Record<string, number>): Promise<Measured<LoadResult>>;
+  load(
+    spec: Exclude<LoadSpec, BurstSpec>,
+    pids: Record<string, number>,
+    childrenOf?: Record<string, number>,
+  ): Promise<Measured<LoadResult>>;
   burst(spec: BurstSpec, pids: Record<string, number>, childrenOf?: Record<string, number>): Promise<Measured<BurstResult>>;
 }
 
@@ -55,5 +59,8 @@ export function createDriver(scope: Scope, clock: CpuClock): Driver {
       rmSync(dir, { recursive: true, force: true });
     }
   };
-  return { load: (spec, pids, childrenOf) => run<LoadResult>(spec, pids, childrenOf), burst: (spec, pids, childrenOf) => run<BurstResult>(spec, pids, childrenOf) };
+  return {
+    load: (spec, pids, childrenOf) => run<LoadResult>(spec, pids, childrenOf),
+    burst: (spec, pids, childrenOf) => run<BurstResult>(spec, pids, childrenOf),
+  };
 }

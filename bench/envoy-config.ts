@@ -15,7 +15,8 @@ function connectionManager(bootstrap: Yaml): HttpConnectionManager {
   const resources = bootstrap.static_resources as { listeners: { name: string; filter_chains: { filters: { typed_config: Yaml }[] }[] }[] };
   const ingress = resources.listeners.find((l) => l.name === 'ingress');
   const hcm = ingress?.filter_chains[0]?.filters[0]?.typed_config as HttpConnectionManager | undefined;
-  if (hcm === undefined || !Array.isArray(hcm.http_filters)) throw new Error('envoy.yaml: listener "ingress" has no HTTP connection manager');
+  if (hcm === undefined || !Array.isArray(hcm.http_filters))
+    throw new Error('envoy.yaml: listener "ingress" has no HTTP connection manager');
   return hcm;
 }
 
@@ -38,6 +39,25 @@ export function accessLogToDevNull(bootstrap: Yaml): void {
   });
 }
 
+/**
+ * Replaces the access log with one file logger writing `format` (one line per request) to `path`: for a
+ * scenario that reads per-request timings back from Envoy (bench/kube.ts). Envoy flushes it every
+ * 100 ms (dev/stack/envoy.ts passes --file-flush-interval-msec 100).
+ */
+export function accessLogToFile(bootstrap: Yaml, path: string, format: string): void {
+  const hcm = connectionManager(bootstrap);
+  hcm.access_log = [
+    {
+      name: 'envoy.access_loggers.file',
+      typed_config: {
+        '@type': 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
+        path,
+        log_format: { text_format_source: { inline_string: format } },
+      },
+    },
+  ];
+}
+
 /** The baseline: the same config with the ext_proc filter taken out of the filter chain. */
 export function withoutExtProc(bootstrap: Yaml): void {
   const hcm = connectionManager(bootstrap);
@@ -56,7 +76,9 @@ export function envoyVersion(): { version: string; raw: string } {
 
 /** Counters and gauges from Envoy's admin /stats whose names match `filter` (a regex, as Envoy's admin takes it). */
 export async function envoyStats(adminPort: number, filter: string): Promise<Record<string, number>> {
-  const res = await fetch(`http://127.0.0.1:${adminPort}/stats?format=json&filter=${encodeURIComponent(filter)}`, { signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(`http://127.0.0.1:${adminPort}/stats?format=json&filter=${encodeURIComponent(filter)}`, {
+    signal: AbortSignal.timeout(10_000),
+  });
   const body = (await res.json()) as { stats?: { name?: string; value?: number }[] };
   const out: Record<string, number> = {};
   for (const s of body.stats ?? []) if (typeof s.name === 'string' && typeof s.value === 'number') out[s.name] = s.value;

@@ -46,14 +46,27 @@ export interface FloorTarget {
 }
 
 /** `runs` rounds of one burst per target (order alternating by round); the function must be running. */
-export async function measureFloor(provider: ProviderProcess, fnKey: string, path: string, n: number, targets: readonly FloorTarget[], runs: number, driver: Driver, pids: Record<string, number>): Promise<Floor> {
+export async function measureFloor(
+  provider: ProviderProcess,
+  fnKey: string,
+  path: string,
+  n: number,
+  targets: readonly FloorTarget[],
+  runs: number,
+  driver: Driver,
+  pids: Record<string, number>,
+): Promise<Floor> {
   const results: FloorRun[] = [];
   for (let pass = 0; pass < runs; pass++) {
     const order = pass % 2 === 0 ? targets : [...targets].reverse();
     for (const target of order) results.push(await floorRun(provider, fnKey, path, n, target, driver, pids));
   }
   const median = (through: FloorPath, pick: (r: FloorRun) => number | null): number | null => {
-    const values = results.filter((r) => r.through === through).map(pick).filter((v): v is number => v !== null).sort((a, b) => a - b);
+    const values = results
+      .filter((r) => r.through === through)
+      .map(pick)
+      .filter((v): v is number => v !== null)
+      .sort((a, b) => a - b);
     return values.length === 0 ? null : round(percentile(values, 50), 1);
   };
   return {
@@ -66,7 +79,15 @@ export async function measureFloor(provider: ProviderProcess, fnKey: string, pat
   };
 }
 
-async function floorRun(provider: ProviderProcess, fnKey: string, path: string, n: number, target: FloorTarget, driver: Driver, pids: Record<string, number>): Promise<FloorRun> {
+async function floorRun(
+  provider: ProviderProcess,
+  fnKey: string,
+  path: string,
+  n: number,
+  target: FloorTarget,
+  driver: Driver,
+  pids: Record<string, number>,
+): Promise<FloorRun> {
   const origin = `http://127.0.0.1:${target.envoy.port}`;
   // Two requests one after the other: the first may refresh faas-waker's readiness entry, the second is warm.
   for (let i = 0; i < 2; i++) {
@@ -76,7 +97,11 @@ async function floorRun(provider: ProviderProcess, fnKey: string, path: string, 
   }
   const statusBefore = await statusCalls(provider, fnKey);
   const overflowsBefore = listenOverflows();
-  const { result, cpu } = await driver.burst({ mode: 'burst', origin, paths: Array.from({ length: n }, () => path), protocol: 'h1', streamsPerConnection: 1, timeoutMs: 60_000 }, pids, { functions: pids.provider ?? 0 });
+  const { result, cpu } = await driver.burst(
+    { mode: 'burst', origin, paths: Array.from({ length: n }, () => path), protocol: 'h1', streamsPerConnection: 1, timeoutMs: 60_000 },
+    pids,
+    { functions: pids.provider ?? 0 },
+  );
   const { ok, error_samples } = answers(result.requests);
   const spread = fromFirstSend(result.requests);
   return {

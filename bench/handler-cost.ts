@@ -25,14 +25,38 @@ const cache = createReadinessCache({ readyTtlMs: 3_600_000, notFoundTtlMs: 1000,
 const metrics = createMetrics('bench');
 const logger = createLogger('silent');
 const waker = new Waker(
-  { holdTimeoutMs: 1000, wakeTimeoutMs: 2000, maxHeldPerFunction: 10, maxHeldTotal: 10, pollMinIntervalMs: 25, pollMaxIntervalMs: 1000, maxLearned: 10 },
+  {
+    holdTimeoutMs: 1000,
+    wakeTimeoutMs: 2000,
+    maxHeldPerFunction: 10,
+    maxHeldTotal: 10,
+    pollMinIntervalMs: 25,
+    pollMaxIntervalMs: 1000,
+    maxLearned: 10,
+  },
   { provider, cache, clock: systemClock, logger, observer: metrics.waker },
 );
 cache.setReady('warm.openfaas-fn', systemClock.now());
-const handler = createStreamHandler({ waker, router: { prefixes: ['/function/'], defaultNamespace: 'openfaas-fn' }, logger, holdTimeoutMs: 1000, overrideMarginMs: 1000, observer: metrics.stream });
+const handler = createStreamHandler({
+  waker,
+  router: { prefixes: ['/function/'], defaultNamespace: 'openfaas-fn' },
+  logger,
+  holdTimeoutMs: 1000,
+  overrideMarginMs: 1000,
+  observer: metrics.stream,
+});
 
-const headers = Object.entries({ ':path': '/function/warm', ':method': 'GET', ':authority': '127.0.0.1:10000', 'x-request-id': '8c0f6e3e-2a3c-4b51-9d6e-1f2a3b4c5d6e' }).map(([key, value]) => ({ key, value: '', rawValue: Buffer.from(value) }));
-const message = Buffer.from(ProcessingRequest.encode(ProcessingRequest.fromPartial({ request: { $case: 'requestHeaders', value: { headers: { headers }, endOfStream: true } } })).finish());
+const headers = Object.entries({
+  ':path': '/function/warm',
+  ':method': 'GET',
+  ':authority': '127.0.0.1:10000',
+  'x-request-id': '8c0f6e3e-2a3c-4b51-9d6e-1f2a3b4c5d6e',
+}).map(([key, value]) => ({ key, value: '', rawValue: Buffer.from(value) }));
+const message = Buffer.from(
+  ProcessingRequest.encode(
+    ProcessingRequest.fromPartial({ request: { $case: 'requestHeaders', value: { headers: { headers }, endOfStream: true } } }),
+  ).finish(),
+);
 
 let writes = 0;
 function oneRequest(): void {
@@ -53,7 +77,9 @@ for (let round = 1; round <= ROUNDS; round++) {
   const before = process.cpuUsage();
   for (let i = 0; i < REQUESTS_PER_ROUND; i++) oneRequest();
   const used = process.cpuUsage(before);
-  process.stdout.write(`round ${round}: ${((used.user + used.system) / REQUESTS_PER_ROUND).toFixed(2)} µs CPU per warm request (${REQUESTS_PER_ROUND} requests)\n`);
+  process.stdout.write(
+    `round ${round}: ${((used.user + used.system) / REQUESTS_PER_ROUND).toFixed(2)} µs CPU per warm request (${REQUESTS_PER_ROUND} requests)\n`,
+  );
 }
 if (writes !== ROUNDS * REQUESTS_PER_ROUND) throw new Error(`expected one CONTINUE per request, got ${writes}`);
 cache.close();

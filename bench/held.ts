@@ -81,7 +81,13 @@ export interface HeldResult {
   readonly waker_problems: string[];
 }
 
-export async function runHeld(profile: HeldProfile, wakerEnv: Record<string, string>, driver: Driver, scope: Scope, log: (line: string) => void): Promise<HeldResult> {
+export async function runHeld(
+  profile: HeldProfile,
+  wakerEnv: Record<string, string>,
+  driver: Driver,
+  scope: Scope,
+  log: (line: string) => void,
+): Promise<HeldResult> {
   const names = Array.from({ length: profile.functions }, (_, i) => `held-${i}`);
   const providerArgs = names.flatMap((name, i) => ['--function', `${name}:${profile.startupMs + i * profile.staggerMs}`]);
   const stack = await startStack({ providerArgs, wakerEnv, envoy: { patch: accessLogToDevNull, concurrency: 1 } });
@@ -105,7 +111,14 @@ export async function runHeld(profile: HeldProfile, wakerEnv: Record<string, str
     } catch {
       // counted as a missing sample
     }
-    return { atMs: t0, statusMs, heldTotal, rssMb: memoryMb(wakerPid)?.rssMb ?? null, envoyRssMb: memoryMb(envoyPid)?.rssMb ?? null, providerFds: openFiles(providerPid) };
+    return {
+      atMs: t0,
+      statusMs,
+      heldTotal,
+      rssMb: memoryMb(wakerPid)?.rssMb ?? null,
+      envoyRssMb: memoryMb(envoyPid)?.rssMb ?? null,
+      providerFds: openFiles(providerPid),
+    };
   };
 
   // Idle baseline: the same probe before anything is held.
@@ -123,7 +136,14 @@ export async function runHeld(profile: HeldProfile, wakerEnv: Record<string, str
   const sinceEpochMs = Date.now();
   const startedAt = performance.now();
   const running: Promise<Measured<BurstResult>> = driver.burst(
-    { mode: 'burst', origin: `http://127.0.0.1:${stack.envoy.port}`, paths, protocol: 'h2', streamsPerConnection: profile.streamsPerConnection, timeoutMs },
+    {
+      mode: 'burst',
+      origin: `http://127.0.0.1:${stack.envoy.port}`,
+      paths,
+      protocol: 'h2',
+      streamsPerConnection: profile.streamsPerConnection,
+      timeoutMs,
+    },
     pids,
     { functions: pids.provider },
   );
@@ -142,7 +162,13 @@ export async function runHeld(profile: HeldProfile, wakerEnv: Record<string, str
       await lag.open();
       if (s.atMs >= firstReadyAt - 1_000) await lag.close();
     }
-    await Promise.race([sleep(profile.sampleEveryMs), done.then(() => undefined, () => undefined)]);
+    await Promise.race([
+      sleep(profile.sampleEveryMs),
+      done.then(
+        () => undefined,
+        () => undefined,
+      ),
+    ]);
   }
   const { result, cpu } = await done;
   const stats = await stack.provider.stats();
@@ -163,7 +189,13 @@ export async function runHeld(profile: HeldProfile, wakerEnv: Record<string, str
   const fnKey = (path: string): string => `${path.slice('/function/'.length)}.${NAMESPACE}`;
   const readyAt = (path: string): number | null => stats.functions[fnKey(path)]?.readyAtMs ?? null;
   const detections = wakeReadyTimes(stack.waker.logs(), sinceEpochMs);
-  const wake = overhead(result.requests.map((request) => ({ request, readyAtMs: readyAt(request.path), detectedAtMs: detections.get(fnKey(request.path)) ?? null })));
+  const wake = overhead(
+    result.requests.map((request) => ({
+      request,
+      readyAtMs: readyAt(request.path),
+      detectedAtMs: detections.get(fnKey(request.path)) ?? null,
+    })),
+  );
   return {
     n,
     functions: profile.functions,
@@ -230,7 +262,9 @@ class LagWindow {
       const p99 = read('nodejs_eventloop_lag_p99_seconds');
       const max = read('nodejs_eventloop_lag_max_seconds');
       const mean = read('nodejs_eventloop_lag_mean_seconds');
-      return p99 === null || max === null || mean === null ? null : { p99_ms: round(p99) ?? 0, max_ms: round(max) ?? 0, mean_ms: round(mean) ?? 0 };
+      return p99 === null || max === null || mean === null
+        ? null
+        : { p99_ms: round(p99) ?? 0, max_ms: round(max) ?? 0, mean_ms: round(mean) ?? 0 };
     } catch {
       return null;
     }

@@ -23,7 +23,11 @@ async function main(): Promise<void> {
   const spec = JSON.parse(readFileSync(specPath, 'utf8')) as LoadSpec;
   const onMeasuring = (): void => emit('measuring');
   const result =
-    spec.mode === 'rate' ? await runRate(spec, onMeasuring) : spec.mode === 'closed' ? await runClosed(spec, onMeasuring) : await runBurst(spec, onMeasuring);
+    spec.mode === 'rate'
+      ? await runRate(spec, onMeasuring)
+      : spec.mode === 'closed'
+        ? await runClosed(spec, onMeasuring)
+        : await runBurst(spec, onMeasuring);
   writeFileSync(resultPath, JSON.stringify(result));
   emit('done');
 }

@@ -24,11 +24,20 @@ export interface NoopServer {
 export async function startNoopExtProc(scope: Scope): Promise<NoopServer> {
   const binary = join(repoRoot(), NOOP_BINARY);
   if (!existsSync(binary)) throw new Error(`${NOOP_BINARY} is missing: run \`npm run bench\` (it builds bench/noop-extproc with Go)`);
-  const child = startChild(binary, ['-listen', '127.0.0.1:0', '-max-lifetime', MAX_LIFETIME], { name: 'noop-extproc', env: { PATH: process.env.PATH ?? '' } });
+  const child = startChild(binary, ['-listen', '127.0.0.1:0', '-max-lifetime', MAX_LIFETIME], {
+    name: 'noop-extproc',
+    env: { PATH: process.env.PATH ?? '' },
+  });
   scope.add(() => child.stop('SIGTERM', 3_000));
-  const ready = await child.waitFor((line) => {
-    const json = jsonLine(line);
-    return json?.event === 'ready' ? { port: Number(json.grpcPort), gomaxprocs: typeof json.gomaxprocs === 'number' ? json.gomaxprocs : null } : undefined;
-  }, 15_000, 'noop-extproc ready');
+  const ready = await child.waitFor(
+    (line) => {
+      const json = jsonLine(line);
+      return json?.event === 'ready'
+        ? { port: Number(json.grpcPort), gomaxprocs: typeof json.gomaxprocs === 'number' ? json.gomaxprocs : null }
+        : undefined;
+    },
+    15_000,
+    'noop-extproc ready',
+  );
   return { grpcPort: ready.port, child, gomaxprocs: ready.gomaxprocs };
 }

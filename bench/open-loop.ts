@@ -33,7 +33,14 @@ class Tally {
 }
 
 function makePool(origin: string, connections: number, timeoutMs: number): Pool {
-  return new Pool(origin, { connections, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connectTimeout: timeoutMs });
+  return new Pool(origin, {
+    connections,
+    pipelining: 1,
+    keepAliveTimeout: 30_000,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    connectTimeout: timeoutMs,
+  });
 }
 
 /** One GET; resolves with its status (body fully read), or rejects on a transport error. */
@@ -69,24 +76,26 @@ export async function runRate(spec: RateSpec, onMeasuring: OnMeasuring): Promise
     if (measured) tally.sent += 1;
     tally.inFlight += 1;
     if (measured && tally.inFlight > tally.maxInFlight) tally.maxInFlight = tally.inFlight;
-    const p: Promise<void> = get(pool, spec.path).then(
-      (code) => {
-        const now = performance.now();
-        if (!measured) return;
-        tally.lastDoneAt = now;
-        tally.status(code);
-        if (code >= 200 && code < 300) {
-          tally.ok += 1;
-          tally.latenciesMs.push(now - scheduled);
-        } else tally.errors += 1;
-      },
-      (err: unknown) => {
-        if (measured) tally.error(err);
-      },
-    ).finally(() => {
-      tally.inFlight -= 1;
-      idle.delete(p);
-    });
+    const p: Promise<void> = get(pool, spec.path)
+      .then(
+        (code) => {
+          const now = performance.now();
+          if (!measured) return;
+          tally.lastDoneAt = now;
+          tally.status(code);
+          if (code >= 200 && code < 300) {
+            tally.ok += 1;
+            tally.latenciesMs.push(now - scheduled);
+          } else tally.errors += 1;
+        },
+        (err: unknown) => {
+          if (measured) tally.error(err);
+        },
+      )
+      .finally(() => {
+        tally.inFlight -= 1;
+        idle.delete(p);
+      });
     idle.add(p);
   };
 

@@ -39,12 +39,29 @@ export interface HeldProfile {
   readonly sampleEveryMs: number;
 }
 
+export interface KubeProfile {
+  /** Held requests per burst (one HTTP/1.1 connection each). */
+  readonly n: number;
+  /** kwok's per-pod ready delay: the function's start-up once its pod is scheduled. */
+  readonly readyDelayMs: number;
+  /** Bursts after the first, each after a scale to zero made with the API. */
+  readonly learnedRounds: number;
+  /** Warm requests afterwards (closed loop): faas-waker's API calls while they run. */
+  readonly warmMs: number;
+  readonly warmConnections: number;
+}
+
+/** Every scenario, in the order of a full run. */
+export const SCENARIOS = ['warm', 'cold', 'held', 'kube'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
 export interface Profile {
   readonly name: 'quick' | 'full';
   readonly warm: WarmProfile;
   readonly cold: ColdProfile;
   readonly many: ManyProfile;
   readonly held: HeldProfile;
+  readonly kube: KubeProfile;
 }
 
 export const QUICK: Profile = {
@@ -59,6 +76,7 @@ export const QUICK: Profile = {
   cold: { startupMs: 1000, sizes: [100, 300], learnedRounds: 1, floorRuns: 1, floorAlone: true, firstWakeSingles: 2 },
   many: { functions: 200, startupMs: 1000 },
   held: { functions: 100, perFunction: 100, startupMs: 10_000, staggerMs: 30, streamsPerConnection: 100, sampleEveryMs: 100 },
+  kube: { n: 1000, readyDelayMs: 1000, learnedRounds: 1, warmMs: 1000, warmConnections: 4 },
 };
 
 export const FULL: Profile = {
@@ -73,4 +91,5 @@ export const FULL: Profile = {
   cold: { startupMs: 1000, sizes: [100, 1000], learnedRounds: 2, floorRuns: 3, floorAlone: true, firstWakeSingles: 4 },
   many: { functions: 200, startupMs: 1000 },
   held: { functions: 100, perFunction: 100, startupMs: 15_000, staggerMs: 50, streamsPerConnection: 100, sampleEveryMs: 100 },
+  kube: { n: 1000, readyDelayMs: 1000, learnedRounds: 2, warmMs: 3000, warmConnections: 4 },
 };

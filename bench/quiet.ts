@@ -68,7 +68,16 @@ export async function checkQuiet(windowMs: number, cores: number): Promise<Quiet
   const reasons: string[] = [];
   if (busy > BUSY_LIMIT_PCT) reasons.push(`${busy}% of all cores busy over ${(windowMs / 1000).toFixed(0)} s (limit ${BUSY_LIMIT_PCT}%)`);
   if ((load[0] ?? 0) > loadLimit) reasons.push(`1-minute load average ${load[0]} (limit ${loadLimit} on ${cores} cores)`);
-  return { window_ms: windowMs, busy_pct: busy, busy_limit_pct: BUSY_LIMIT_PCT, load_avg: load, load_limit: loadLimit, top: top.slice(0, 5), quiet: reasons.length === 0, reasons };
+  return {
+    window_ms: windowMs,
+    busy_pct: busy,
+    busy_limit_pct: BUSY_LIMIT_PCT,
+    load_avg: load,
+    load_limit: loadLimit,
+    top: top.slice(0, 5),
+    quiet: reasons.length === 0,
+    reasons,
+  };
 }
 
 /** One line for a person: who keeps the machine busy. */
@@ -103,14 +112,18 @@ export async function quietOrForced(cores: number, force: boolean, log: (line: s
   let check = await checkQuiet(WINDOW_MS, cores);
   const deadline = performance.now() + LOAD_WAIT_MS;
   while (!force && !check.quiet && check.busy_pct <= check.busy_limit_pct && performance.now() < deadline) {
-    log(`1-minute load average ${check.load_avg[0]} is above ${check.load_limit} while the CPU is idle now: waiting for it to fall (up to ${LOAD_WAIT_MS / 1000} s)`);
+    log(
+      `1-minute load average ${check.load_avg[0]} is above ${check.load_limit} while the CPU is idle now: waiting for it to fall (up to ${LOAD_WAIT_MS / 1000} s)`,
+    );
     await new Promise((resolve) => setTimeout(resolve, LOAD_RECHECK_MS));
     check = await checkQuiet(WINDOW_MS, cores);
   }
   if (check.quiet) return check;
   const detail = `${check.reasons.join('; ')}. Busiest processes: ${describeTop(check.top)}.`;
   if (!force) {
-    throw new MachineBusyError(`the machine is not quiet: ${detail}\nFigures from a busy machine are not results. Wait until it is quiet (other builds and tests done, load average down), or run with --force to measure anyway (the results are then marked noisy).`);
+    throw new MachineBusyError(
+      `the machine is not quiet: ${detail}\nFigures from a busy machine are not results. Wait until it is quiet (other builds and tests done, load average down), or run with --force to measure anyway (the results are then marked noisy).`,
+    );
   }
   const rule = 'WARNING ************************************************************';
   log(rule);

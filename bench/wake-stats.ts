@@ -48,7 +48,10 @@ export function answers(requests: readonly BurstRequest[]): { ok: number; status
       failures.set(text, (failures.get(text) ?? 0) + 1);
     }
   }
-  const errorSamples = [...failures.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([text, count]) => `${count}× ${text}`);
+  const errorSamples = [...failures.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5)
+    .map(([text, count]) => `${count}× ${text}`);
   return { ok, status_counts: statusCounts, error_samples: errorSamples };
 }
 
@@ -66,8 +69,15 @@ export function overhead(samples: readonly WakeSample[]): Overhead {
   const lag = distribution(lags);
   const rel = distribution(releases);
   return {
-    wake_overhead_p50_ms: round(d.p50), wake_overhead_p99_ms: round(d.p99), wake_overhead_max_ms: round(d.max), wake_overhead_min_ms: round(d.min),
-    detect_lag_p50_ms: round(lag.p50, 1), detect_lag_max_ms: round(lag.max, 1), release_p50_ms: round(rel.p50, 1), release_p99_ms: round(rel.p99, 1), release_min_ms: round(rel.min, 1),
+    wake_overhead_p50_ms: round(d.p50),
+    wake_overhead_p99_ms: round(d.p99),
+    wake_overhead_max_ms: round(d.max),
+    wake_overhead_min_ms: round(d.min),
+    detect_lag_p50_ms: round(lag.p50, 1),
+    detect_lag_max_ms: round(lag.max, 1),
+    release_p50_ms: round(rel.p50, 1),
+    release_p99_ms: round(rel.p99, 1),
+    release_min_ms: round(rel.min, 1),
   };
 }
 
@@ -140,5 +150,8 @@ export function wakerProblems(logs: readonly Record<string, unknown>[], sinceMs:
     const text = `${event}${typeof line.err === 'string' ? `: ${line.err}` : ''}`;
     groups.set(text, (groups.get(text) ?? 0) + 1);
   }
-  return [...groups.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([text, count]) => `${count}× ${text}`);
+  return [...groups.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5)
+    .map(([text, count]) => `${count}× ${text}`);
 }

@@ -29,7 +29,12 @@ export function merge(runs: readonly Measured<LoadResult>[]): WarmRun {
   const statusCounts: Record<string, number> = {};
   const errorSamples: string[] = [];
   const cpuSum: Record<string, number> = {};
-  let sent = 0, ok = 0, errors = 0, skipped = 0, windowMs = 0, maxInFlight = 0;
+  let sent = 0,
+    ok = 0,
+    errors = 0,
+    skipped = 0,
+    windowMs = 0,
+    maxInFlight = 0;
   for (const { result, cpu } of runs) {
     for (const x of result.latenciesMs) latencies.push(x);
     sent += result.sent;
@@ -46,10 +51,22 @@ export function merge(runs: readonly Measured<LoadResult>[]): WarmRun {
   const cpu_pct: Record<string, number> = {};
   for (const [k, v] of Object.entries(cpuSum)) cpu_pct[k] = round(v / runs.length, 1) ?? 0;
   return {
-    runs: runs.length, sent, ok, errors, skipped,
+    runs: runs.length,
+    sent,
+    ok,
+    errors,
+    skipped,
     achieved_rps: windowMs > 0 ? round((ok * 1000) / windowMs, 1) : null,
-    mean_ms: round(d.mean), p50_ms: round(d.p50), p90_ms: round(d.p90), p99_ms: round(d.p99), p999_ms: round(d.p999), max_ms: round(d.max),
-    max_in_flight: maxInFlight, status_counts: statusCounts, error_samples: errorSamples, cpu_pct,
+    mean_ms: round(d.mean),
+    p50_ms: round(d.p50),
+    p90_ms: round(d.p90),
+    p99_ms: round(d.p99),
+    p999_ms: round(d.p999),
+    max_ms: round(d.max),
+    max_in_flight: maxInFlight,
+    status_counts: statusCounts,
+    error_samples: errorSamples,
+    cpu_pct,
   };
 }
 

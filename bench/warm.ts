@@ -116,7 +116,13 @@ interface WarmStack {
 
 type Spec = Exclude<LoadSpec, BurstSpec>;
 
-export async function runWarm(profile: WarmProfile, wakerEnv: Record<string, string>, driver: Driver, scope: Scope, log: (line: string) => void): Promise<WarmResult> {
+export async function runWarm(
+  profile: WarmProfile,
+  wakerEnv: Record<string, string>,
+  driver: Driver,
+  scope: Scope,
+  log: (line: string) => void,
+): Promise<WarmResult> {
   const stack = await startWarmStack(wakerEnv, scope);
   const origin = (side: Side): string => `http://127.0.0.1:${stack.envoys[side].port}`;
   let set = 0;
@@ -124,7 +130,8 @@ export async function runWarm(profile: WarmProfile, wakerEnv: Record<string, str
   const measure = async (repeats: number, spec: (side: Side) => Spec): Promise<Record<Side, WarmRun>> => {
     const runs: Record<Side, Measured<LoadResult>[]> = { with: [], noop: [], without: [] };
     for (let rep = 0; rep < repeats; rep++) {
-      for (const side of ORDERS[set % ORDERS.length] ?? []) runs[side].push(await driver.load(spec(side), stack.pids, { functions: stack.pids.provider ?? 0 }));
+      for (const side of ORDERS[set % ORDERS.length] ?? [])
+        runs[side].push(await driver.load(spec(side), stack.pids, { functions: stack.pids.provider ?? 0 }));
       set += 1;
     }
     return { with: merge(runs.with), noop: merge(runs.noop), without: merge(runs.without) };
@@ -132,21 +139,43 @@ export async function runWarm(profile: WarmProfile, wakerEnv: Record<string, str
 
   const rates: WarmRate[] = [];
   for (const rps of profile.rates) {
-    const runs = await measure(profile.repeats, (side) => ({ mode: 'rate', origin: origin(side), path: PATH, rps, warmupMs: profile.warmupMs, durationMs: profile.durationMs, connections: OPEN_LOOP_CONNECTIONS, maxInFlight: MAX_IN_FLIGHT, timeoutMs: TIMEOUT_MS }));
+    const runs = await measure(profile.repeats, (side) => ({
+      mode: 'rate',
+      origin: origin(side),
+      path: PATH,
+      rps,
+      warmupMs: profile.warmupMs,
+      durationMs: profile.durationMs,
+      connections: OPEN_LOOP_CONNECTIONS,
+      maxInFlight: MAX_IN_FLIGHT,
+      timeoutMs: TIMEOUT_MS,
+    }));
     const rate = compareRate(rps, runs);
-    log(`warm ${rps} req/s: p50 ${rate.with.p50_ms} / ${rate.noop.p50_ms} / ${rate.without.p50_ms} ms, p99 ${rate.with.p99_ms} / ${rate.noop.p99_ms} / ${rate.without.p99_ms} ms (faas-waker / no-op / Envoy alone)`);
+    log(
+      `warm ${rps} req/s: p50 ${rate.with.p50_ms} / ${rate.noop.p50_ms} / ${rate.without.p50_ms} ms, p99 ${rate.with.p99_ms} / ${rate.noop.p99_ms} / ${rate.without.p99_ms} ms (faas-waker / no-op / Envoy alone)`,
+    );
     rates.push(rate);
   }
 
   const sat = profile.saturation;
-  const satRuns = await measure(sat.repeats, (side) => ({ mode: 'closed', origin: origin(side), path: PATH, connections: sat.connections, warmupMs: sat.warmupMs, durationMs: sat.durationMs, timeoutMs: TIMEOUT_MS }));
+  const satRuns = await measure(sat.repeats, (side) => ({
+    mode: 'closed',
+    origin: origin(side),
+    path: PATH,
+    connections: sat.connections,
+    warmupMs: sat.warmupMs,
+    durationMs: sat.durationMs,
+    timeoutMs: TIMEOUT_MS,
+  }));
   const saturation = {
     connections: sat.connections,
     ...satRuns,
     cpu_us_per_request: { with: perRequest(satRuns.with), noop: perRequest(satRuns.noop), without: perRequest(satRuns.without) },
     processor_cpu_us_per_request: processorCpu(satRuns),
   };
-  log(`warm saturation: ${saturation.with.achieved_rps} / ${saturation.noop.achieved_rps} / ${saturation.without.achieved_rps} req/s; processor CPU ${saturation.processor_cpu_us_per_request.waker_us} vs ${saturation.processor_cpu_us_per_request.noop_us} µs per request (faas-waker / no-op)`);
+  log(
+    `warm saturation: ${saturation.with.achieved_rps} / ${saturation.noop.achieved_rps} / ${saturation.without.achieved_rps} req/s; processor CPU ${saturation.processor_cpu_us_per_request.waker_us} vs ${saturation.processor_cpu_us_per_request.noop_us} µs per request (faas-waker / no-op)`,
+  );
 
   const errors: Record<Side, number> = { with: 0, noop: 0, without: 0 };
   for (const runs of [...rates, satRuns]) for (const side of Object.keys(errors) as Side[]) errors[side] += failed(runs[side]);
@@ -156,7 +185,11 @@ export async function runWarm(profile: WarmProfile, wakerEnv: Record<string, str
     config_with: 'envoy/envoy.yaml as shipped (access log written to /dev/null), --concurrency 1',
     config_noop: 'the same config, its faas_waker cluster pointing at the Go no-op ext_proc server',
     config_without: 'the same config with the envoy.filters.http.ext_proc filter removed',
-    noop_server: { implementation: 'bench/noop-extproc: Go, google.golang.org/grpc v1.85.0, go-control-plane/envoy v1.40.0; empty HeadersResponse (CONTINUE) + grpc.health.v1', gomaxprocs: stack.gomaxprocs },
+    noop_server: {
+      implementation:
+        'bench/noop-extproc: Go, google.golang.org/grpc v1.85.0, go-control-plane/envoy v1.40.0; empty HeadersResponse (CONTINUE) + grpc.health.v1',
+      gomaxprocs: stack.gomaxprocs,
+    },
     method: `open loop: request i sent at start + i/rate, latency from that scheduled time to the last body byte (no coordinated omission), up to ${OPEN_LOOP_CONNECTIONS} keep-alive HTTP/1.1 connections; saturation: closed loop, ${sat.connections} connections; the order of A, C and B goes through all 6 permutations in turn`,
     rates,
     saturation,
@@ -210,12 +243,18 @@ async function startWarmStack(wakerEnv: Record<string, string>, scope: Scope): P
 }
 
 async function startUpstream(scope: Scope): Promise<{ port: number; child: Child }> {
-  const child = startChild(process.execPath, [join(repoRoot(), 'build', 'dev', 'function', 'main.js'), '--name', FUNCTION, '--port', '0'], { name: 'upstream' });
+  const child = startChild(process.execPath, [join(repoRoot(), 'build', 'dev', 'function', 'main.js'), '--name', FUNCTION, '--port', '0'], {
+    name: 'upstream',
+  });
   scope.add(() => child.stop('SIGTERM', 3_000));
-  const port = await child.waitFor((line) => {
-    const json = jsonLine(line);
-    return json?.event === 'listening' ? Number(json.port) : undefined;
-  }, 15_000, 'upstream listening');
+  const port = await child.waitFor(
+    (line) => {
+      const json = jsonLine(line);
+      return json?.event === 'listening' ? Number(json.port) : undefined;
+    },
+    15_000,
+    'upstream listening',
+  );
   return { port, child };
 }
 
