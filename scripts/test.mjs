@@ -49,6 +49,7 @@ if (projects.includes('kube')) run('install the Kubernetes control plane', proce
 run('generated code is up to date', process.execPath, ['scripts/check-generated.mjs']);
 run('typecheck', bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']);
 run('lint', bin('eslint'), ['.']);
+run('format (prettier --check; npm run format fixes it)', bin('prettier'), ['--check', '--log-level', 'warn', '.']);
 run('build', bin('tsc'), ['-p', 'tsconfig.build.json']);
 run('build dev tools', bin('tsc'), ['-p', 'tsconfig.tools.json']);
 run('validate shipped Envoy configs', process.execPath, ['scripts/validate-envoy.mjs']);
