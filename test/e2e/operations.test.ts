@@ -93,8 +93,9 @@ test('10,000 requests with random unknown names leave metric series and cache ke
     for (const r of replies) expect(r.status).toBe(404);
   }
   const after = await metrics();
-  // Only fixed series may appear (e.g. new histogram buckets of provider durations), never one per name.
-  expect(after.size - seriesBefore).toBeLessThan(30);
+  // Only series of bounded label sets may appear (a first hold_timeout or provider_unavailable on a
+  // loaded machine adds a histogram's 17 series), never one per name: 10,000 names would add 10,000.
+  expect(after.size - seriesBefore).toBeLessThan(250);
   expect([...after.keys()].some((k) => k.includes('rnd-'))).toBe(false);
   const status = (await (await stack.waker.admin('/status')).json()) as { cache: { ready: number; notFound: number } };
   expect(status.cache.notFound).toBeLessThanOrEqual(500);
