@@ -217,3 +217,19 @@ test('logs: config without secrets, wake lines with the request id, nothing per 
   expect(wakeLines.map((l) => l.event)).toEqual(expect.arrayContaining(['wake.start', 'wake.failed']));
   expect(wakeLines.every((l) => l.fn === 'logged.openfaas-fn')).toBe(true);
 });
+
+test('the provider password appears nowhere: logs, metrics, status, error bodies, access log', async () => {
+  const basic = Buffer.from(AUTH).toString('base64');
+  // Error paths too: an unknown function and an invalid name, after everything this file did.
+  const answers = [await get(stack.url('/function/ghost-pw')), await get(stack.url('/function/Bad'))];
+  const captured = [
+    ...stack.waker.child.lines,
+    await (await stack.waker.admin('/metrics')).text(),
+    await (await stack.waker.admin('/status')).text(),
+    ...answers.map((a) => `${JSON.stringify(a.headers)} ${a.text}`),
+    ...stack.envoy.accessLog(),
+  ].join('\n');
+  expect(captured.length).toBeGreaterThan(1000);
+  expect(captured).not.toContain('s3cret');
+  expect(captured).not.toContain(basic);
+});
