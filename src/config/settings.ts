@@ -181,7 +181,7 @@ export const SETTINGS: readonly Row[] = [
     flag: 'provider-timeout',
     defaultText: '5s',
     parse: parseDuration,
-    help: 'Timeout of one provider call (connect, headers and body)',
+    help: 'Timeout of one provider call (connect, headers and body); waiting for a free connection in the pool counts apart, up to twice more',
   },
   {
     key: 'providerConnections',

@@ -49,6 +49,9 @@ export interface ProviderClientOptions {
 
 /** Provider answers are small JSON documents; anything bigger is a misbehaving provider. */
 export const MAX_BODY_BYTES = 256 * 1024;
+/** The outer bound of a call, in provider timeouts: the call's own timeout plus room to wait for a connection. */
+const QUEUE_ALLOWANCE = 3;
+
 /** A namespace's list: a few KiB per function, so room for a few thousand functions. */
 export const MAX_LIST_BYTES = 8 * 1024 * 1024;
 
@@ -82,7 +85,10 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
     signal?: AbortSignal,
   ): Promise<{ status: number; text: string }> {
     const started = now();
-    const timeout = AbortSignal.timeout(options.timeoutMs);
+    // The pool's headersTimeout/bodyTimeout bound the call itself from the moment it has a connection;
+    // this outer bound also covers the wait for a free one (WAKER_PROVIDER_CONNECTIONS), which under a
+    // burst of wakes is queueing in our own pool, not a slow provider: so it is a few timeouts long.
+    const timeout = AbortSignal.timeout(options.timeoutMs * QUEUE_ALLOWANCE);
     const headers: Record<string, string> = { accept: 'application/json' };
     const authorization = authHeader();
     if (authorization !== undefined) headers.authorization = authorization;
