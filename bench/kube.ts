@@ -18,7 +18,7 @@ import { basename, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { jsonLine, startChild } from '../dev/stack/child';
 import { startEnvoy, type EnvoyProcess } from '../dev/stack/envoy';
-import { FAKE_NODE_PLACEMENT, POD_READY_DELAY_ANNOTATION, startKube, type KubeControlPlane, type KubeObject } from '../dev/stack/kube';
+import { functionObjects, startKube, type KubeControlPlane, type KubeObject } from '../dev/stack/kube';
 import { startWaker, type WakerProcess } from '../dev/stack/processes';
 import { repoRoot } from '../dev/stack/repo';
 import { epochMs } from './burst';
@@ -286,25 +286,7 @@ async function grantShippedRole(kube: KubeControlPlane): Promise<void> {
 }
 
 async function createFunction(kube: KubeControlPlane, readyDelayMs: number): Promise<void> {
-  const deployment = {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name: FUNCTION, namespace: NAMESPACE, labels: { app: FUNCTION, faas_function: FUNCTION } },
-    spec: {
-      replicas: 0,
-      selector: { matchLabels: { app: FUNCTION } },
-      template: {
-        metadata: { labels: { app: FUNCTION }, annotations: { [POD_READY_DELAY_ANNOTATION]: `${readyDelayMs}ms` } },
-        spec: { ...FAKE_NODE_PLACEMENT, containers: [{ name: 'fn', image: 'example.invalid/fn:1', ports: [{ containerPort: 8080 }] }] },
-      },
-    },
-  };
-  const service = {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name: FUNCTION, namespace: NAMESPACE },
-    spec: { selector: { app: FUNCTION }, ports: [{ port: 8080, targetPort: 8080 }] },
-  };
+  const { deployment, service } = functionObjects(NAMESPACE, FUNCTION, { readyDelay: `${readyDelayMs}ms` });
   await expectStatus(
     kube.request('POST', `/apis/apps/v1/namespaces/${NAMESPACE}/deployments`, { body: deployment }),
     201,

@@ -658,3 +658,50 @@ async function startKubeOnce(options: KubeOptions): Promise<KubeControlPlane> {
     throw err;
   }
 }
+
+export interface FunctionObjectsOptions {
+  /** Pod readiness delay read by kwok's pod-ready stage, e.g. "1500ms" (none: ready at once). */
+  readonly readyDelay?: string;
+  readonly replicas?: number;
+  /** Without the faas_function label: a Deployment that is not a function. */
+  readonly plain?: boolean;
+}
+
+/**
+ * A function as faas-netes would deploy it, for tests and the bench: a Deployment labelled
+ * `faas_function=NAME` (pods on kwok's fake node, selected by `app=NAME`) and a Service for it.
+ * Nothing listens at the pods' fake addresses: the objects only decide readiness.
+ */
+export function functionObjects(
+  namespace: string,
+  name: string,
+  options: FunctionObjectsOptions = {},
+): { deployment: KubeObject; service: KubeObject } {
+  const labels = { app: name, ...(options.plain === true ? {} : { faas_function: name }) };
+  const deployment: KubeObject = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace, labels },
+    spec: {
+      replicas: options.replicas ?? 0,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: {
+          labels: { app: name },
+          annotations: options.readyDelay === undefined ? {} : { [POD_READY_DELAY_ANNOTATION]: options.readyDelay },
+        },
+        spec: {
+          ...FAKE_NODE_PLACEMENT,
+          containers: [{ name: 'function', image: 'example.invalid/function:1', ports: [{ containerPort: 8080 }] }],
+        },
+      },
+    },
+  };
+  const service: KubeObject = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace },
+    spec: { selector: { app: name }, ports: [{ name: 'http', port: 8080, targetPort: 8080 }] },
+  };
+  return { deployment, service };
+}

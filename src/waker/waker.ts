@@ -80,10 +80,11 @@ interface WakeFlight {
 /** Consecutive failed polls tolerated once the scale call went through (a provider restart, a blip). */
 const MAX_POLL_FAILURES = 3;
 /**
- * ...and only once they span this long: polls are 25–100 ms apart, and a provider (or API server)
- * restart takes seconds; giving up after three quick failures would fail every held request of it.
+ * ...and only once they span this long: polls are 25–100 ms apart, and a provider (or Kubernetes API
+ * server) restart takes seconds, more on a busy node; giving up after three quick failures would fail
+ * every held request of it. A provider that stays down still answers within the hold budget.
  */
-const MIN_FAILING_MS = 5_000;
+const MIN_FAILING_MS = 15_000;
 /** If the provider forgets the desired replicas during a wake, ask again at most this often. */
 const RESCALE_AFTER_MS = 1000;
 

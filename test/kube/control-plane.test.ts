@@ -5,7 +5,7 @@
  * faas-waker user has no rights until RBAC grants them; the API server restarts cleanly.
  * Nothing here connects to a pod, node or Service IP: they are fake.
  */
-import { FAKE_NODE_PLACEMENT, POD_READY_DELAY_ANNOTATION, startKube, type KubeControlPlane, type KubeObject } from '../../dev/stack/kube';
+import { functionObjects, startKube, type KubeControlPlane, type KubeObject } from '../../dev/stack/kube';
 
 jest.setTimeout(60_000);
 
@@ -31,37 +31,6 @@ afterAll(async () => {
   await kube?.stop();
   console.log(`control plane stopped in ${Date.now() - t0} ms`);
 }, 30_000);
-
-function deployment(name: string, readyDelay: string | undefined): KubeObject {
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name, namespace: NS, labels: { faas_function: name } },
-    spec: {
-      replicas: 0,
-      selector: { matchLabels: { faas_function: name } },
-      template: {
-        metadata: {
-          labels: { faas_function: name },
-          annotations: readyDelay === undefined ? {} : { [POD_READY_DELAY_ANNOTATION]: readyDelay },
-        },
-        spec: {
-          ...FAKE_NODE_PLACEMENT,
-          containers: [{ name: 'function', image: 'example.invalid/function:1', ports: [{ containerPort: 8080 }] }],
-        },
-      },
-    },
-  };
-}
-
-function service(name: string): KubeObject {
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name, namespace: NS },
-    spec: { selector: { faas_function: name }, ports: [{ name: 'http', port: 8080, targetPort: 8080 }] },
-  };
-}
 
 async function create(path: string, body: KubeObject): Promise<void> {
   const res = await kube.request('POST', path, { body });
@@ -133,8 +102,9 @@ const noEndpoints = (slices: Map<string, EndpointSlice>): boolean =>
   slices.size > 0 && [...slices.values()].every((s) => endpointCount(s) === 0);
 
 async function cycle(name: string, readyDelay: string | undefined): Promise<{ upMs: number; downMs: number }> {
-  await create(`/apis/apps/v1/namespaces/${NS}/deployments`, deployment(name, readyDelay));
-  await create(`/api/v1/namespaces/${NS}/services`, service(name));
+  const { deployment, service } = functionObjects(NS, name, readyDelay === undefined ? {} : { readyDelay });
+  await create(`/apis/apps/v1/namespaces/${NS}/deployments`, deployment);
+  await create(`/api/v1/namespaces/${NS}/services`, service);
 
   const rv = await listRv(name);
   const t0 = Date.now();

@@ -11,7 +11,7 @@ import { createLogger, type Logger } from '../../src/logging';
 import { createInformer, type ChangeType, type Informer } from '../../src/provider/kubernetes/informer';
 import { createKubeClient, type KubeClient, type KubeObject } from '../../src/provider/kubernetes/kube-client';
 import { loadKubeConnection } from '../../src/provider/kubernetes/kube-config';
-import { FAKE_NODE_PLACEMENT, POD_READY_DELAY_ANNOTATION, startKube, type KubeControlPlane, type KubeUser } from '../../dev/stack/kube';
+import { functionObjects, startKube, type KubeControlPlane, type KubeUser } from '../../dev/stack/kube';
 
 jest.setTimeout(120_000);
 
@@ -111,39 +111,15 @@ async function until<T>(what: string, check: () => T | undefined | false, timeou
   }
 }
 
-function deployment(ns: string, name: string, readyDelay?: string): Record<string, unknown> {
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name, namespace: ns, labels: { faas_function: name } },
-    spec: {
-      replicas: 0,
-      selector: { matchLabels: { faas_function: name } },
-      template: {
-        metadata: {
-          labels: { faas_function: name },
-          annotations: readyDelay === undefined ? {} : { [POD_READY_DELAY_ANNOTATION]: readyDelay },
-        },
-        spec: { ...FAKE_NODE_PLACEMENT, containers: [{ name: 'function', image: 'example.invalid/function:1' }] },
-      },
-    },
-  };
-}
-
 async function createDeployment(ns: string, name: string, readyDelay?: string): Promise<void> {
-  const res = await kube.request('POST', `/apis/apps/v1/namespaces/${ns}/deployments`, { body: deployment(ns, name, readyDelay) });
+  const res = await kube.request('POST', `/apis/apps/v1/namespaces/${ns}/deployments`, {
+    body: functionObjects(ns, name, readyDelay === undefined ? {} : { readyDelay }).deployment,
+  });
   expect([res.status, res.text]).toEqual([201, expect.any(String)]);
 }
 
 async function createService(ns: string, name: string): Promise<void> {
-  const res = await kube.request('POST', `/api/v1/namespaces/${ns}/services`, {
-    body: {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { name, namespace: ns },
-      spec: { selector: { faas_function: name }, ports: [{ port: 8080 }] },
-    },
-  });
+  const res = await kube.request('POST', `/api/v1/namespaces/${ns}/services`, { body: functionObjects(ns, name).service });
   expect([res.status, res.text]).toEqual([201, expect.any(String)]);
 }
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { jsonLine, startChild, type Child } from '../../dev/stack/child';
 import { startEnvoy, type EnvoyProcess } from '../../dev/stack/envoy';
-import { FAKE_NODE_PLACEMENT, POD_READY_DELAY_ANNOTATION, startKube, type KubeControlPlane } from '../../dev/stack/kube';
+import { functionObjects, startKube, type KubeControlPlane } from '../../dev/stack/kube';
 import { startWaker, type WakerProcess } from '../../dev/stack/processes';
 import { repoRoot } from '../../dev/stack/repo';
 import { agent, get, waitUntil } from '../e2e/http';
@@ -87,26 +87,7 @@ async function grantShippedRole(namespace: string): Promise<void> {
 
 /** A function Deployment (label faas_function=NAME unless `plain`) at 0 replicas, with its Service. */
 async function createFunction(name: string, readyDelay: string, options: { plain?: boolean; replicas?: number } = {}): Promise<void> {
-  const labels = { app: name, ...(options.plain === true ? {} : { faas_function: name }) };
-  const deployment = {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name, namespace: NS, labels },
-    spec: {
-      replicas: options.replicas ?? 0,
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name }, annotations: { [POD_READY_DELAY_ANNOTATION]: readyDelay } },
-        spec: { ...FAKE_NODE_PLACEMENT, containers: [{ name: 'fn', image: 'example.invalid/fn:1', ports: [{ containerPort: 8080 }] }] },
-      },
-    },
-  };
-  const service = {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name, namespace: NS },
-    spec: { selector: { app: name }, ports: [{ port: 8080, targetPort: 8080 }] },
-  };
+  const { deployment, service } = functionObjects(NS, name, { readyDelay, ...options });
   expect((await kube.request('POST', `/apis/apps/v1/namespaces/${NS}/deployments`, { body: deployment })).status).toBe(201);
   expect((await kube.request('POST', `/api/v1/namespaces/${NS}/services`, { body: service })).status).toBe(201);
 }

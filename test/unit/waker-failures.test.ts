@@ -160,33 +160,33 @@ describe('Waker: failures', () => {
     expect(h.provider.statusCallCount()).toBe(7);
   });
 
-  test('failed polls in a row for 5 s -> rejected with the last error', async () => {
-    h = createHarness();
+  test('failed polls in a row for 15 s -> rejected with the last error', async () => {
+    h = createHarness({ holdTimeoutMs: 30_000, wakeTimeoutMs: 60_000 });
     h.provider.define(HELLO.key, { startupMs: 60_000 });
     // Every poll fails from the first one (500 ms) on; the last one differs, to see which is reported.
-    // Call 56 is the poll at 5,500 ms: 17 polls 500..1700 ms, then every 100 ms.
-    const calls = Array.from({ length: 54 }, (_, i) => i + 2);
+    // Call 156 is the poll at 15,500 ms: 17 polls 500..1700 ms, then every 100 ms.
+    const calls = Array.from({ length: 154 }, (_, i) => i + 2);
     h.provider.failStatusCalls(HELLO.key, calls, new ProviderUnavailableError('down'));
-    h.provider.failStatusCalls(HELLO.key, [56], new ProviderError('last', 502));
+    h.provider.failStatusCalls(HELLO.key, [156], new ProviderError('last', 502));
     const held = track(h.waker.hold(HELLO, never()));
-    await h.at(5_499);
-    expect(held.state).toBe('pending'); // three failures long ago, but not yet for 5 s: a restart, maybe
-    await h.at(5_500);
+    await h.at(15_499);
+    expect(held.state).toBe('pending'); // three failures long ago, but not yet for 15 s: a restart, maybe
+    await h.at(15_500);
     expect(held.error).toEqual(new ProviderError('last', 502));
-    expect([h.provider.statusCallCount(), h.cache.size, h.waker.snapshot().wakes]).toEqual([56, { ready: 0, notFound: 0 }, []]);
+    expect([h.provider.statusCallCount(), h.cache.size, h.waker.snapshot().wakes]).toEqual([156, { ready: 0, notFound: 0 }, []]);
   });
 
-  test('a provider back within 5 s: the wake goes on after any number of failed polls', async () => {
-    h = createHarness();
-    h.provider.define(HELLO.key, { startupMs: 3_000 });
+  test('a provider back within 15 s: the wake goes on after any number of failed polls', async () => {
+    h = createHarness({ holdTimeoutMs: 30_000, wakeTimeoutMs: 60_000 });
+    h.provider.define(HELLO.key, { startupMs: 12_000 });
     h.provider.failStatusCalls(
       HELLO.key,
-      Array.from({ length: 20 }, (_, i) => i + 2),
+      Array.from({ length: 100 }, (_, i) => i + 2),
       new ProviderUnavailableError('restarting'),
     );
     const held = track(h.waker.hold(HELLO, never()));
-    await h.at(3_100);
-    expect(held.value).toEqual({ coldStart: true, waitedMs: 3_000 });
+    await h.at(12_100);
+    expect(held.value).toEqual({ coldStart: true, waitedMs: 12_000 });
   });
 
   test('stop() rejects every hold with ShuttingDownError and stops polling', async () => {

@@ -91,14 +91,14 @@ describe('Waker: namespace lists', () => {
   });
 
   test('list calls that fail count as failed polls for every wake that joined them', async () => {
-    h = createHarness();
+    h = createHarness({ holdTimeoutMs: 30_000, wakeTimeoutMs: 60_000 });
     const pair = fns(2) as [FunctionRef, FunctionRef];
-    for (const fn of pair) h.provider.define(fn.key, { startupMs: 10_000 });
+    for (const fn of pair) h.provider.define(fn.key, { startupMs: 60_000 });
     // The provider is down for polls of either kind (the wake that fails last polls alone).
     for (const fn of pair)
       h.provider.failStatusCalls(
         fn.key,
-        Array.from({ length: 100 }, (_, i) => i + 2),
+        Array.from({ length: 300 }, (_, i) => i + 2),
         new ProviderUnavailableError('blip'),
       );
     const original = h.provider.listStatuses.bind(h.provider);
@@ -106,7 +106,7 @@ describe('Waker: namespace lists', () => {
     h.provider.listStatuses = (namespace, signal) =>
       failing ? Promise.reject(new ProviderUnavailableError('blip')) : original(namespace, signal);
     const holds: Tracked<HoldResult>[] = pair.map((fn) => track(h.waker.hold(fn, never())));
-    await h.at(6_000); // every poll from 500 ms on failed: after 5 s of failures the wakes end
+    await h.at(16_000); // every poll from 500 ms on failed: after 15 s of failures the wakes end
     expect(holds.map((x) => x.error)).toEqual([new ProviderUnavailableError('blip'), new ProviderUnavailableError('blip')]);
     failing = false;
   });
