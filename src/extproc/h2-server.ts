@@ -1,6 +1,7 @@
 import { constants, createServer, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { listenOn } from '../listen';
-import { ByteBudget, FrameError, FrameReader, MAX_MESSAGE_BYTES, frame } from './grpc-frames';
+import { FrameError, FrameReader, MAX_MESSAGE_BYTES, frame } from './grpc-frames';
+import { FirstMessageWatch, SessionState, type AwaitingFirstMessage } from './h2-connection';
 import { decodeHealthRequest, encodeHealthResponse, type HealthState } from './health';
 import { GrpcStatus, type GrpcStatusCode, type ProcessCall, type ProcessCallHandlers } from './process-call';
 import { CONTINUE_REQUEST_HEADERS, decodeIncoming } from './wire';
@@ -77,10 +78,10 @@ export async function startH2Server(
   options: Partial<H2ServerLimits> = {},
 ): Promise<GrpcServer> {
   const limits: H2ServerLimits = { ...H2_SERVER_DEFAULTS, ...options };
-  const sessions = new Map<Http2Session, SessionState>();
+  const sessions = new Map<Http2Session, SessionState<H2ServerLimits>>();
   const firstMessages = new FirstMessageWatch(limits.firstMessageTimeoutMs);
   const server = createServer({ settings: { maxConcurrentStreams: 1_000_000 }, maxSessionMemory: limits.maxSessionMemoryMb });
-  const track = (session: Http2Session): SessionState => {
+  const track = (session: Http2Session): SessionState<H2ServerLimits> => {
     const state = new SessionState(session, limits);
     sessions.set(session, state);
     session.on('close', () => {
@@ -130,119 +131,6 @@ function isGrpc(headers: IncomingHttpHeaders): boolean {
   return typeof type === 'string' && type.startsWith('application/grpc');
 }
 
-/**
- * Per connection: the buffer budget its streams share, the preface timer, and the idle timer. The
- * idle timer is armed when the last stream closes and re-checks on expiry instead of being cleared
- * and re-created per stream, so the warm path never touches a timer.
- */
-class SessionState {
-  readonly budget: ByteBudget;
-  private open = 0;
-  private idleSince = performance.now();
-  private idleTimer: NodeJS.Timeout | undefined;
-  private prefaceTimer: NodeJS.Timeout | undefined;
-
-  constructor(
-    private readonly session: Http2Session,
-    readonly limits: H2ServerLimits,
-  ) {
-    this.budget = new ByteBudget(limits.maxConnectionBufferedBytes);
-    // The client's SETTINGS follow its preface; nghttp2 rejects a bad preface before that.
-    this.prefaceTimer = setTimeout(() => session.destroy(), limits.prefaceTimeoutMs).unref();
-    session.once('remoteSettings', () => this.clearPreface());
-    this.armIdle(limits.idleTimeoutMs);
-  }
-
-  /** Counts `stream` as open until it closes (for streams whose close is not counted elsewhere). */
-  streamOpened(stream: ServerHttp2Stream): void {
-    this.opened();
-    stream.once('close', () => this.closed());
-  }
-
-  opened(): void {
-    this.open += 1;
-  }
-
-  closed(): void {
-    this.open -= 1;
-    if (this.open > 0) return;
-    this.idleSince = performance.now();
-    if (this.idleTimer === undefined) this.armIdle(this.limits.idleTimeoutMs);
-  }
-
-  dispose(): void {
-    this.clearPreface();
-    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
-  }
-
-  private clearPreface(): void {
-    if (this.prefaceTimer !== undefined) clearTimeout(this.prefaceTimer);
-    this.prefaceTimer = undefined;
-  }
-
-  private armIdle(ms: number): void {
-    this.idleTimer = setTimeout(() => this.onIdleTimer(), ms).unref();
-  }
-
-  private onIdleTimer(): void {
-    this.idleTimer = undefined;
-    if (this.open > 0 || this.session.closed || this.session.destroyed) return; // the next idle period re-arms it
-    const idleMs = performance.now() - this.idleSince;
-    if (idleMs >= this.limits.idleTimeoutMs)
-      this.session.close(); // GOAWAY(NO_ERROR), then the socket closes
-    else this.armIdle(this.limits.idleTimeoutMs - idleMs);
-  }
-}
-
-/** A stream that must deliver its first message by a deadline. */
-interface AwaitingFirstMessage {
-  readonly deadline: number;
-  expire(): void;
-}
-
-/**
- * Streams still waiting for their first message. A stream leaves the set as soon as its message
- * arrives (or it closes), so the set holds only the few in flight and never retains finished
- * streams; one coarse sweep timer serves them all instead of a timer per stream. A silent stream
- * is ended between `timeoutMs` and 1.25 x `timeoutMs` after it opened.
- */
-class FirstMessageWatch {
-  private readonly pending = new Set<AwaitingFirstMessage>();
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(readonly timeoutMs: number) {
-    this.timer = setInterval(() => this.sweep(), Math.max(10, Math.ceil(timeoutMs / 4))).unref();
-  }
-
-  deadlineFromNow(): number {
-    return performance.now() + this.timeoutMs;
-  }
-
-  add(item: AwaitingFirstMessage): void {
-    this.pending.add(item);
-  }
-
-  settle(item: AwaitingFirstMessage): void {
-    this.pending.delete(item);
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
-    this.pending.clear();
-  }
-
-  private sweep(): void {
-    if (this.pending.size === 0) return;
-    const now = performance.now();
-    for (const item of this.pending) {
-      if (item.deadline > now) continue;
-      this.pending.delete(item);
-      item.expire();
-    }
-  }
-}
-
 /** Shared by every stream (the emitter is `this`): no closure per request. */
 function sendOkTrailers(this: ServerHttp2Stream): void {
   this.sendTrailers(OK_TRAILERS);
@@ -258,7 +146,7 @@ class H2ProcessCall implements ProcessCall, AwaitingFirstMessage {
   constructor(
     private readonly stream: ServerHttp2Stream,
     private readonly headers: IncomingHttpHeaders,
-    private readonly session: SessionState,
+    private readonly session: SessionState<H2ServerLimits>,
     private readonly firstMessages: FirstMessageWatch,
   ) {
     session.opened();
@@ -383,7 +271,7 @@ function healthWatch(stream: ServerHttp2Stream, health: HealthState): (request: 
 function readOneMessage(
   stream: ServerHttp2Stream,
   headers: IncomingHttpHeaders,
-  state: SessionState,
+  state: SessionState<H2ServerLimits>,
   watch: FirstMessageWatch,
   onMessage: (message: Buffer) => void,
 ): void {
