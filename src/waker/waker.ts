@@ -310,14 +310,25 @@ export class Waker {
     if (status.availableReplicas > 0) return this.ready(fn, { coldStart: false, scaled: false, startupMs: 0 });
     let scaledAt: number | undefined;
     let lastScaleAt = -Infinity;
-    if (status.replicas === 0) {
-      await this.deps.provider.scale(fn, status.minScale);
-      scaledAt = lastScaleAt = clock.now();
-      this.deps.logger.debug({ event: 'wake.scale', fn: fn.key, replicas: status.minScale }, 'scale requested');
-    }
+    // A failed provider call (poll or scale) is the wake's answer only once that kind of call has
+    // failed for MIN_FAILING_MS; until then a restarting provider or API server costs nothing. Answers
+    // that will not change by retrying (unknown function, a 4xx such as an RBAC denial) end it at once.
+    const polls = failureStreak(clock);
+    const scales = failureStreak(clock);
+    const scale = async (replicas: number): Promise<void> => {
+      try {
+        await this.deps.provider.scale(fn, replicas);
+        scales.reset();
+      } catch (err) {
+        scales.failed(err);
+        return; // retried at the next poll that still sees zero replicas
+      }
+      lastScaleAt = clock.now();
+      scaledAt ??= lastScaleAt;
+      this.deps.logger.debug({ event: 'wake.scale', fn: fn.key, replicas }, 'scale requested');
+    };
+    if (status.replicas === 0) await scale(status.minScale);
     const estimate = scaledAt === undefined ? undefined : (this.learned.get(fn.key) ?? this.population);
-    let failures = 0;
-    let failingSince = 0;
     let lastNotReadyAt = clock.now();
     for (let attempt = 0; ; attempt++) {
       const now = clock.now();
@@ -342,11 +353,9 @@ export class Waker {
       try {
         status = flight.pushed ?? (await this.pollStatus(fn));
         flight.pushed = undefined;
-        failures = 0;
+        polls.reset();
       } catch (err) {
-        if (failures++ === 0) failingSince = clock.now();
-        if (err instanceof FunctionNotFoundError || (failures >= MAX_POLL_FAILURES && clock.now() - failingSince >= MIN_FAILING_MS))
-          throw err;
+        polls.failed(err);
         continue;
       }
       const polledAt = clock.now();
@@ -358,11 +367,7 @@ export class Waker {
         return this.ready(fn, { coldStart: true, scaled: scaledAt !== undefined, startupMs });
       }
       lastNotReadyAt = polledAt;
-      if (status.replicas === 0 && clock.now() - lastScaleAt >= RESCALE_AFTER_MS) {
-        await this.deps.provider.scale(fn, status.minScale);
-        lastScaleAt = clock.now();
-        scaledAt ??= lastScaleAt;
-      }
+      if (status.replicas === 0 && clock.now() - lastScaleAt >= RESCALE_AFTER_MS) await scale(status.minScale);
     }
   }
 
@@ -472,6 +477,25 @@ export class Waker {
     this.learned.set(key, next);
     trimOldest(this.learned, this.options.maxLearned);
   }
+}
+
+/**
+ * Consecutive failures of one kind of provider call. `failed` rethrows the error once the streak is
+ * the answer: at once for errors retrying cannot fix, else after MAX_POLL_FAILURES spanning MIN_FAILING_MS.
+ */
+function failureStreak(clock: Clock): { failed(err: unknown): void; reset(): void } {
+  let failures = 0;
+  let since = 0;
+  return {
+    failed(err) {
+      if (failures++ === 0) since = clock.now();
+      const final = err instanceof FunctionNotFoundError || (err instanceof ProviderError && err.status !== undefined && err.status < 500);
+      if (final || (failures >= MAX_POLL_FAILURES && clock.now() - since >= MIN_FAILING_MS)) throw err;
+    },
+    reset() {
+      failures = 0;
+    },
+  };
 }
 
 /** Insertion order is age: drops the oldest key once `max` is exceeded (bounded memory per function). */

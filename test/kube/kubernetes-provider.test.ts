@@ -176,7 +176,20 @@ test('an API server restart during a hold: every held request is still answered 
     '20 held',
   );
   await kube.restartApiServer();
-  expect((await replies).map((r) => r.status)).toEqual(Array(20).fill(200));
+  const answered = await replies;
+  if (answered.some((r) => r.status !== 200)) {
+    // What went wrong, for the CI log: the answers and faas-waker's own account.
+    process.stderr.write(`${JSON.stringify(answered.map((r) => `${r.status} ${r.text.trim()}`))}\n`);
+    process.stderr.write(
+      `${JSON.stringify(
+        waker
+          .logs()
+          .filter((l) => l.level !== 'debug' && l.level !== 'info')
+          .slice(-20),
+      )}\n`,
+    );
+  }
+  expect(answered.map((r) => r.status)).toEqual(Array(20).fill(200));
 }, 120_000);
 
 test('RBAC denial: one clear log line, /readyz stays 503, and a wake answers 502 at once instead of hanging', async () => {

@@ -140,14 +140,39 @@ describe('Waker: failures', () => {
     expect([h.provider.scaleCallCount(), h.waker.heldTotal]).toEqual([0, 0]);
   });
 
-  test('scale call fails -> rejected with it, nothing cached', async () => {
+  test('a scale call answering 4xx (an RBAC denial, say) -> rejected at once with it, nothing cached', async () => {
     h = createHarness();
-    const error = new ProviderError('scale answered 500', 500);
+    const error = new ProviderError('scale answered 403', 403);
     h.provider.define(HELLO.key, { startupMs: 600 });
     h.provider.failScale(HELLO.key, error);
     const held = track(h.waker.hold(HELLO, never()));
     await h.clock.flush();
+    expect([held.error, h.cache.size, h.provider.scaleCallCount()]).toEqual([error, { ready: 0, notFound: 0 }, 1]);
+  });
+
+  test('a scale call that keeps failing (5xx) is retried at each poll, and is the answer after 15 s of failures', async () => {
+    h = createHarness({ holdTimeoutMs: 30_000, wakeTimeoutMs: 60_000 });
+    const error = new ProviderError('scale answered 500', 500);
+    h.provider.define(HELLO.key, { startupMs: 600 });
+    h.provider.failScale(HELLO.key, error);
+    const held = track(h.waker.hold(HELLO, never()));
+    await h.at(14_999);
+    expect(held.state).toBe('pending');
+    await h.at(15_100);
     expect([held.error, h.cache.size]).toEqual([error, { ready: 0, notFound: 0 }]);
+    expect(h.provider.scaleCallCount()).toBeGreaterThan(100); // once per poll, on the call budget
+  });
+
+  test('a scale call that fails while the provider restarts is retried: the wake goes on', async () => {
+    h = createHarness();
+    h.provider.define(HELLO.key, { startupMs: 600 });
+    h.provider.failScale(HELLO.key, new ProviderUnavailableError('connection refused'));
+    const held = track(h.waker.hold(HELLO, never()));
+    await h.at(1_000);
+    h.provider.failScale(HELLO.key, undefined); // back
+    await h.at(3_000);
+    expect(held.state).toBe('resolved');
+    expect(h.provider.scaleCalls.at(-1)?.atMs).toBeGreaterThanOrEqual(1_000_000 + 1_000);
   });
 
   test('2 failed polls in a row are tolerated', async () => {
