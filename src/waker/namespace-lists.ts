@@ -25,6 +25,8 @@ export interface NamespaceListsDeps {
 
 /** A namespace larger than this many entries per waking function is polled function by function. */
 export const MAX_LIST_PER_WAKE = 20;
+/** After a failed list call (a provider without the list route, or one in trouble), poll one by one this long. */
+export const LIST_RETRY_AFTER_MS = 60_000;
 
 interface NamespaceState {
   next: Promise<ReadonlyMap<string, FunctionStatus>> | undefined;
@@ -35,12 +37,19 @@ interface NamespaceState {
 
 export class NamespaceLists {
   private readonly namespaces = new Map<string, NamespaceState>();
+  /** Namespaces whose last list call failed, until when they are polled function by function. */
+  private readonly unavailableUntil = new Map<string, number>();
 
   constructor(private readonly deps: NamespaceListsDeps) {}
 
   /** Whether polls of this namespace should go through lists while `waking` functions wake in it. */
   useful(namespace: string, waking: number): boolean {
     if (waking < 2) return false;
+    const until = this.unavailableUntil.get(namespace);
+    if (until !== undefined) {
+      if (this.deps.clock.now() < until) return false;
+      this.unavailableUntil.delete(namespace);
+    }
     const size = this.namespaces.get(namespace)?.size;
     return size === undefined || size <= MAX_LIST_PER_WAKE * waking;
   }
@@ -82,6 +91,9 @@ export class NamespaceLists {
       state.size = statuses.size;
       this.deps.onList(namespace, statuses);
       return statuses;
+    } catch (err) {
+      if (!this.deps.stopping.aborted) this.unavailableUntil.set(namespace, clock.now() + LIST_RETRY_AFTER_MS);
+      throw err;
     } finally {
       state.next = undefined;
     }

@@ -390,8 +390,14 @@ export class Waker {
     if (this.deps.provider.events?.live() === true || !this.lists.useful(fn.namespace, this.wakingPerNamespace.get(fn.namespace) ?? 0))
       return this.fetchStatus(fn);
     return this.lists.statusOf(fn).catch((err: unknown) => {
-      if (err instanceof FunctionNotFoundError) this.deps.cache.setNotFound(fn.key, this.deps.clock.now());
-      throw err;
+      if (err instanceof FunctionNotFoundError) {
+        this.deps.cache.setNotFound(fn.key, this.deps.clock.now());
+        throw err;
+      }
+      if (this.stopping.signal.aborted) throw err;
+      // The list call failed (no such route, or trouble): this poll, and the namespace's next ones for a
+      // while, go function by function instead; a list is an optimisation, never a new way to fail.
+      return this.fetchStatus(fn);
     });
   }
 

@@ -1,4 +1,4 @@
-import { FunctionNotFoundError, ProviderUnavailableError } from '../../src/errors';
+import { FunctionNotFoundError, ProviderError, ProviderUnavailableError } from '../../src/errors';
 import { functionRef, type FunctionRef } from '../../src/routing/function-ref';
 import { MAX_LIST_PER_WAKE } from '../../src/waker/namespace-lists';
 import { createHarness, never, track, type Harness, type Tracked } from '../fakes/waker-harness';
@@ -121,5 +121,20 @@ describe('Waker: namespace lists', () => {
     await h.clock.flush();
     expect(holds.map((x) => x.state)).toEqual(['rejected', 'rejected']);
     expect(h.clock.pendingSleepers).toBe(0);
+  });
+
+  test('a provider without the list route: the failed list falls back to status polls, and lists rest for a minute', async () => {
+    h = createHarness();
+    const pair = fns(2) as [FunctionRef, FunctionRef];
+    for (const fn of pair) h.provider.define(fn.key, { startupMs: 1_000 });
+    let lists = 0;
+    h.provider.listStatuses = () => {
+      lists++;
+      return Promise.reject(new ProviderError('provider list call answered 404', 404));
+    };
+    const holds = pair.map((fn) => track(h.waker.hold(fn, never())));
+    await h.at(2_000);
+    expect(holds.map((x) => x.value?.waitedMs)).toEqual([1025, 1025]);
+    expect(lists).toBe(1);
   });
 });
