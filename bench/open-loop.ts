@@ -32,7 +32,8 @@ class Tally {
   }
 }
 
-function makePool(origin: string, connections: number, timeoutMs: number): Pool {
+/** Keep-alive HTTP/1.1 connections for a load run, every timer bounded by `timeoutMs`. */
+export function makePool(origin: string, connections: number, timeoutMs: number): Pool {
   return new Pool(origin, {
     connections,
     pipelining: 1,

@@ -49,6 +49,18 @@ interface FunctionState {
   scaleCalls: number;
 }
 
+/** Everything about a function at zero replicas (after add, and after every stop); counters are kept. */
+const AT_ZERO = Object.freeze({
+  desiredReplicas: 0,
+  startTimer: null,
+  process: null,
+  port: null,
+  gatedPort: null,
+  released: false,
+  readyAtMs: null,
+  scaleRequestedAtMs: null,
+} satisfies Omit<FunctionState, 'spec' | 'statusCalls' | 'scaleCalls'>);
+
 /** Epoch milliseconds with sub-millisecond precision, comparable across processes on this machine. */
 export function preciseNowMs(): number {
   return performance.timeOrigin + performance.now();
@@ -66,19 +78,7 @@ export class FunctionRegistry {
   add(spec: FunctionSpec): boolean {
     const key = functionKey(spec);
     if (this.functions.has(key)) return false;
-    this.functions.set(key, {
-      spec,
-      desiredReplicas: 0,
-      startTimer: null,
-      process: null,
-      port: null,
-      gatedPort: null,
-      released: false,
-      readyAtMs: null,
-      scaleRequestedAtMs: null,
-      statusCalls: 0,
-      scaleCalls: 0,
-    });
+    this.functions.set(key, { spec, ...AT_ZERO, statusCalls: 0, scaleCalls: 0 });
     return true;
   }
 
@@ -221,16 +221,7 @@ export class FunctionRegistry {
   private async stop(state: FunctionState): Promise<void> {
     if (state.startTimer) clearTimeout(state.startTimer);
     const proc = state.process;
-    Object.assign(state, {
-      desiredReplicas: 0,
-      startTimer: null,
-      process: null,
-      port: null,
-      gatedPort: null,
-      released: false,
-      readyAtMs: null,
-      scaleRequestedAtMs: null,
-    });
+    Object.assign(state, AT_ZERO);
     if (proc) await proc.stop();
   }
 }

@@ -7,6 +7,7 @@
 import { connect, constants, type ClientHttp2Session } from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
+import { makePool } from '../../bench/open-loop';
 
 const SAMPLE_CHARS = 160;
 const MAX_SAMPLES = 10;
@@ -40,17 +41,6 @@ function describe(err: unknown): string {
   return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }
 
-function pool(origin: string, connections: number, timeoutMs: number): Pool {
-  return new Pool(origin, {
-    connections,
-    pipelining: 1,
-    keepAliveTimeout: 30_000,
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
-    connectTimeout: timeoutMs,
-  });
-}
-
 async function one(p: Pool, path: string, tally: Tally): Promise<void> {
   try {
     const res = await p.request({ path, method: 'GET' });
@@ -76,7 +66,7 @@ export interface ClosedLoopSpec {
 
 /** `connections` workers, each sending its next request as soon as the previous answer is read. */
 export async function closedLoop(spec: ClosedLoopSpec): Promise<LoadResult> {
-  const p = pool(spec.origin, spec.connections, spec.timeoutMs);
+  const p = makePool(spec.origin, spec.connections, spec.timeoutMs);
   const tally = new Tally();
   let started = 0;
   const t0 = performance.now();
@@ -106,7 +96,7 @@ export interface OpenLoopSpec {
 
 /** Sends request i at `start + i / rps` whatever the answers do, `total` requests in all. */
 export async function openLoop(spec: OpenLoopSpec): Promise<LoadResult & { maxLagMs: number }> {
-  const p = pool(spec.origin, spec.connections, spec.timeoutMs);
+  const p = makePool(spec.origin, spec.connections, spec.timeoutMs);
   const tally = new Tally();
   const inFlight: Promise<void>[] = [];
   const t0 = performance.now();
