@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Dispatcher } from 'undici';
 import { startAdminServer, type AdminServer } from './admin/admin-server';
 import { tokenFromFile } from './admin/admin-token';
@@ -10,14 +9,8 @@ import { HealthState } from './extproc/health';
 import { createStreamHandler } from './extproc/stream-handler';
 import type { Logger } from './logging';
 import { createMetrics } from './metrics';
-import type { Metrics } from './metrics';
-import type { DeploymentView, EndpointSliceView } from './provider/kubernetes/function-state';
-import { createInformer } from './provider/kubernetes/informer';
-import { createKubeClient } from './provider/kubernetes/kube-client';
-import { loadKubeConnection } from './provider/kubernetes/kube-config';
-import { createKubeProvider, type NamespacedObject } from './provider/kubernetes/kube-provider';
-import { fixedCredentials, secretsDirCredentials } from './provider/credentials';
-import { createProviderClient, type ProviderClient } from './provider/provider-client';
+import { createProvider } from './provider-factory';
+import { grpcTlsFrom } from './extproc/grpc-tls';
 import { createReadinessCache } from './waker/readiness-cache';
 import { Waker } from './waker/waker';
 
@@ -43,7 +36,8 @@ export function buildApp(deps: AppDeps): App {
   const { config, logger } = deps;
   const clock = deps.clock ?? systemClock;
   const metrics = createMetrics(deps.version ?? 'unknown');
-  const provider = createProvider(deps, clock, metrics);
+  const { provider, activity } = createProvider(deps, clock, metrics);
+  const tls = grpcTlsFrom(config, logger);
   const cache = createReadinessCache({ readyTtlMs: config.readyTtlMs, notFoundTtlMs: config.notFoundTtlMs, maxKeys: config.cacheMaxKeys });
   const waker = new Waker(
     {
@@ -65,6 +59,7 @@ export function buildApp(deps: AppDeps): App {
     holdTimeoutMs: config.holdTimeoutMs,
     overrideMarginMs: OVERRIDE_MARGIN_MS,
     observer: metrics.stream,
+    ...(activity === undefined ? {} : { activity }),
   });
   const health = new HealthState();
 
@@ -91,7 +86,7 @@ export function buildApp(deps: AppDeps): App {
     waker,
     async start() {
       admin = await startAdminServer(config.adminAddress, routes);
-      grpc = await startH2Server(config.grpcAddress, handler, health);
+      grpc = await startH2Server(config.grpcAddress, handler, health, {}, tls === undefined ? {} : { tls });
       return { grpcPort: grpc.port, adminPort: admin.port };
     },
     async stop() {
@@ -113,43 +108,8 @@ export function buildApp(deps: AppDeps): App {
       await grpc?.stop(1_000);
       await admin?.close();
       await provider.close();
+      tls?.close();
       cache.close();
     },
   };
-}
-
-/** The provider port: the OpenFaaS-style provider API, or Kubernetes itself (Deployments and EndpointSlices). */
-function createProvider(deps: AppDeps, clock: Clock, metrics: Metrics): ProviderClient {
-  const { config, logger } = deps;
-  if (config.provider === 'kubernetes') {
-    const connection = loadKubeConnection({
-      kubeconfig: config.kubeconfig,
-      env: process.env,
-      readFile: (path) => readFileSync(path, 'utf8'),
-    });
-    const client = createKubeClient(connection, {
-      timeoutMs: config.providerTimeoutMs,
-      ...(deps.dispatcher === undefined ? {} : { dispatcher: deps.dispatcher }),
-    });
-    const informer = <T extends NamespacedObject>(basePath: string, plural: string) =>
-      createInformer<T>({ client, basePath, plural, namespaces: config.namespaces, clock, logger, backoff: { minMs: 100, maxMs: 10_000 } });
-    const deployments = informer<DeploymentView & NamespacedObject>('/apis/apps/v1', 'deployments');
-    const slices = informer<EndpointSliceView & NamespacedObject>('/apis/discovery.k8s.io/v1', 'endpointslices');
-    const provider = createKubeProvider({ client, deployments, slices, namespaces: config.namespaces, logger, observe: metrics.provider });
-    deployments.start();
-    slices.start();
-    return provider;
-  }
-  if (config.providerUrl === undefined) throw new Error('WAKER_PROVIDER_URL is required with WAKER_PROVIDER=openfaas');
-  return createProviderClient({
-    baseUrl: config.providerUrl,
-    timeoutMs: config.providerTimeoutMs,
-    connections: config.providerConnections,
-    auth:
-      config.providerAuthFrom === 'secrets-dir' && config.providerSecretsDir !== undefined && config.providerAuth !== undefined
-        ? secretsDirCredentials(config.providerSecretsDir, config.providerAuth, logger)
-        : fixedCredentials(config.providerAuth),
-    observe: metrics.provider,
-    ...(deps.dispatcher === undefined ? {} : { dispatcher: deps.dispatcher }),
-  });
 }

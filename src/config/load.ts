@@ -133,6 +133,20 @@ function checkRelations(s: Settings, problems: string[]): void {
       `WAKER_NAMESPACES must include WAKER_DEFAULT_NAMESPACE (${s.defaultNamespace}): /function/NAME without .NAMESPACE means that namespace`,
     );
   }
+  if ((s.providerCertFile === undefined) !== (s.providerKeyFile === undefined)) {
+    problems.push('WAKER_PROVIDER_CERT_FILE and WAKER_PROVIDER_KEY_FILE must be set together');
+  }
+  if ((s.grpcTlsCertFile === undefined) !== (s.grpcTlsKeyFile === undefined)) {
+    problems.push('WAKER_GRPC_TLS_CERT_FILE and WAKER_GRPC_TLS_KEY_FILE must be set together');
+  }
+  if (s.grpcClientCaFile !== undefined && s.grpcTlsCertFile === undefined) {
+    problems.push('WAKER_GRPC_CLIENT_CA_FILE needs WAKER_GRPC_TLS_CERT_FILE and WAKER_GRPC_TLS_KEY_FILE (mutual TLS is TLS first)');
+  }
+  if (s.readyProbePath !== undefined && s.readyProbeUrl === undefined) {
+    problems.push('WAKER_READY_PROBE_PATH needs WAKER_READY_PROBE_URL (where to send the probe)');
+  }
+  if (s.idleTimeoutMs <= 0) problems.push('WAKER_IDLE_TIMEOUT: must be greater than 0');
+  if (s.activityWriteIntervalMs <= 0) problems.push('WAKER_ACTIVITY_WRITE_INTERVAL: must be greater than 0');
   if ((s.providerUser === undefined) !== (s.providerPassword === undefined)) {
     problems.push('WAKER_PROVIDER_USER and WAKER_PROVIDER_PASSWORD must be set together');
   }

@@ -90,3 +90,41 @@ export function parseNamespaces(text: string): string[] {
     throw new Error('comma-separated DNS-1123 labels such as openfaas-fn,staging');
   return [...new Set(names)];
 }
+
+/** `true`/`false` (also `on`/`off`, `1`/`0`, `yes`/`no`): a switch. */
+export function parseBool(text: string): boolean {
+  const value = text.trim().toLowerCase();
+  if (['true', 'on', '1', 'yes'].includes(value)) return true;
+  if (['false', 'off', '0', 'no'].includes(value)) return false;
+  throw new Error('true or false');
+}
+
+/**
+ * A URL template with `{name}`, `{namespace}` and `{path}` placeholders, e.g.
+ * `http://gateway:8080/function/{name}.{namespace}{path}`. Only http(s); `{name}` is required so
+ * one template cannot probe the same URL for every function.
+ */
+export function parseUrlTemplate(text: string): string {
+  const value = text.trim();
+  if (!value.includes('{name}'))
+    throw new Error('an http(s) URL template with {name}, e.g. http://gateway:8080/function/{name}.{namespace}{path}');
+  const sample = value.replaceAll('{name}', 'f').replaceAll('{namespace}', 'ns').replaceAll('{path}', '/');
+  let url: URL;
+  try {
+    url = new URL(sample);
+  } catch {
+    throw new Error('an http(s) URL template such as http://gateway:8080/function/{name}.{namespace}{path}');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('an http(s) URL template');
+  if (url.username || url.password) throw new Error('a URL template without credentials');
+  if (/\{(?!name\}|namespace\}|path\})[^}]*\}/.test(value)) throw new Error('only the placeholders {name}, {namespace} and {path}');
+  return value;
+}
+
+/** A URL path such as `/_/ready`: starts with '/', no query-breaking characters. */
+export function parseUrlPath(text: string): string {
+  const value = text.trim();
+  if (!/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*(\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$/.test(value))
+    throw new Error('a URL path such as /_/ready');
+  return value;
+}

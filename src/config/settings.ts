@@ -9,6 +9,9 @@ import {
   parseUrl,
   parseNamespaces,
   parseProviderKind,
+  parseBool,
+  parseUrlTemplate,
+  parseUrlPath,
   type LogLevel,
   type ProviderKind,
 } from './parse';
@@ -56,6 +59,20 @@ export interface Settings {
   drainDelayMs: number;
   shutdownGraceMs: number;
   logLevel: LogLevel;
+  idleScaleDown: boolean;
+  idleTimeoutMs: number;
+  activityWriteIntervalMs: number;
+  replicaId: string | undefined;
+  waitingPage: boolean;
+  waitingPageTemplate: string | undefined;
+  readyProbeUrl: string | undefined;
+  readyProbePath: string | undefined;
+  providerCaFile: string | undefined;
+  providerCertFile: string | undefined;
+  providerKeyFile: string | undefined;
+  grpcTlsCertFile: string | undefined;
+  grpcTlsKeyFile: string | undefined;
+  grpcClientCaFile: string | undefined;
 }
 
 type Row = { [K in keyof Settings]: SettingSpec<K> }[keyof Settings];
@@ -262,5 +279,107 @@ export const SETTINGS: readonly Row[] = [
     defaultText: 'info',
     parse: parseLogLevel,
     help: 'fatal, error, warn, info, debug, trace or silent',
+  },
+  {
+    key: 'idleScaleDown',
+    env: 'WAKER_IDLE_SCALE_DOWN',
+    flag: 'idle-scale-down',
+    defaultText: 'true',
+    parse: parseBool,
+    help: 'kubernetes: scale functions labelled com.openfaas.scale.zero=true to 0 replicas once idle; false turns it off',
+  },
+  {
+    key: 'idleTimeoutMs',
+    env: 'WAKER_IDLE_TIMEOUT',
+    flag: 'idle-timeout',
+    defaultText: '15m',
+    parse: parseDuration,
+    help: 'kubernetes: idle time (no request started, none in flight) before scale to zero, unless the function sets com.openfaas.scale.zero-duration',
+  },
+  {
+    key: 'activityWriteIntervalMs',
+    env: 'WAKER_ACTIVITY_WRITE_INTERVAL',
+    flag: 'activity-write-interval',
+    defaultText: '5s',
+    parse: parseDuration,
+    help: "kubernetes: most often one replica records a scale-to-zero function's activity in its Deployment annotation (the replicas' shared idle clock)",
+  },
+  {
+    key: 'replicaId',
+    env: 'WAKER_REPLICA_ID',
+    flag: 'replica-id',
+    parse: parseText,
+    help: "kubernetes: this replica's name in activity records and logs; default the host name (the pod name)",
+  },
+  {
+    key: 'waitingPage',
+    env: 'WAKER_WAITING_PAGE',
+    flag: 'waiting-page',
+    defaultText: 'true',
+    parse: parseBool,
+    help: 'Answer a browser navigation (GET/HEAD, Accept: text/html) to a sleeping function with a self-refreshing "starting" page instead of holding it; per function: faas-waker/waiting-page',
+  },
+  {
+    key: 'waitingPageTemplate',
+    env: 'WAKER_WAITING_PAGE_TEMPLATE',
+    flag: 'waiting-page-template',
+    parse: parseText,
+    help: 'HTML file replacing the built-in waiting page; {{name}}, {{namespace}} and {{retryAfter}} are replaced (HTML-escaped)',
+  },
+  {
+    key: 'readyProbeUrl',
+    env: 'WAKER_READY_PROBE_URL',
+    flag: 'ready-probe-url',
+    parse: parseUrlTemplate,
+    help: "URL template through which a woken function is probed before release, e.g. http://gateway:8080/function/{name}.{namespace}{path}; {path} is the function's ready path",
+  },
+  {
+    key: 'readyProbePath',
+    env: 'WAKER_READY_PROBE_PATH',
+    flag: 'ready-probe-path',
+    parse: parseUrlPath,
+    help: 'Ready path probed for functions that set none (com.openfaas.ready.http.path or faas-waker/ready-path); unset: only those functions are probed',
+  },
+  {
+    key: 'providerCaFile',
+    env: 'WAKER_PROVIDER_CA_FILE',
+    flag: 'provider-ca-file',
+    parse: parseText,
+    help: 'PEM CA bundle trusted for an https:// provider URL (instead of the system roots); re-read when it changes',
+  },
+  {
+    key: 'providerCertFile',
+    env: 'WAKER_PROVIDER_CERT_FILE',
+    flag: 'provider-cert-file',
+    parse: parseText,
+    help: 'PEM client certificate presented to an https:// provider (with WAKER_PROVIDER_KEY_FILE); re-read when it changes',
+  },
+  {
+    key: 'providerKeyFile',
+    env: 'WAKER_PROVIDER_KEY_FILE',
+    flag: 'provider-key-file',
+    parse: parseText,
+    help: 'PEM private key of WAKER_PROVIDER_CERT_FILE',
+  },
+  {
+    key: 'grpcTlsCertFile',
+    env: 'WAKER_GRPC_TLS_CERT_FILE',
+    flag: 'grpc-tls-cert-file',
+    parse: parseText,
+    help: 'PEM certificate for TLS on the gRPC listener (with WAKER_GRPC_TLS_KEY_FILE); unset: plain-text HTTP/2; re-read when it changes',
+  },
+  {
+    key: 'grpcTlsKeyFile',
+    env: 'WAKER_GRPC_TLS_KEY_FILE',
+    flag: 'grpc-tls-key-file',
+    parse: parseText,
+    help: 'PEM private key of WAKER_GRPC_TLS_CERT_FILE',
+  },
+  {
+    key: 'grpcClientCaFile',
+    env: 'WAKER_GRPC_CLIENT_CA_FILE',
+    flag: 'grpc-client-ca-file',
+    parse: parseText,
+    help: 'PEM CA bundle: when set, the gRPC listener requires a client certificate signed by it (mutual TLS with Envoy)',
   },
 ];

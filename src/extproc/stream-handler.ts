@@ -1,4 +1,5 @@
 import { ClientGoneError, InvalidFunctionNameError, FunctionNotFoundError, toHttpAnswer, errorMessage, type RejectReason } from '../errors';
+import type { ActivitySink } from '../idle/activity';
 import type { Logger } from '../logging';
 import { routeRequest, type RouterOptions } from '../routing/router';
 import type { Waker } from '../waker/waker';
@@ -27,6 +28,8 @@ export interface StreamHandlerDeps {
   readonly holdTimeoutMs: number;
   readonly overrideMarginMs: number;
   readonly observer?: StreamObserver;
+  /** Idle scale-down: told about every request let through (see ActivitySink). */
+  readonly activity?: ActivitySink;
 }
 
 /**

@@ -52,6 +52,10 @@ describe('loadConfig defaults', () => {
       providerAuthFrom: 'none',
       provider: 'openfaas',
       namespaces: ['openfaas-fn'],
+      idleScaleDown: true,
+      idleTimeoutMs: 900_000,
+      activityWriteIntervalMs: 5000,
+      waitingPage: true,
     });
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.functionPrefixes)).toBe(true);
@@ -311,5 +315,50 @@ describe('WAKER_PROVIDER=kubernetes', () => {
     ],
   ])('%j -> %s', (env, problem) => {
     expect(problemsOf({ env: { ...URL_ENV, ...env } })).toEqual([problem]);
+  });
+});
+
+describe('TLS, probe and idle settings', () => {
+  test.each([
+    [{ WAKER_PROVIDER_CERT_FILE: '/c.pem' }, 'WAKER_PROVIDER_CERT_FILE and WAKER_PROVIDER_KEY_FILE must be set together'],
+    [{ WAKER_GRPC_TLS_KEY_FILE: '/k.pem' }, 'WAKER_GRPC_TLS_CERT_FILE and WAKER_GRPC_TLS_KEY_FILE must be set together'],
+    [
+      { WAKER_GRPC_CLIENT_CA_FILE: '/ca.pem' },
+      'WAKER_GRPC_CLIENT_CA_FILE needs WAKER_GRPC_TLS_CERT_FILE and WAKER_GRPC_TLS_KEY_FILE (mutual TLS is TLS first)',
+    ],
+    [{ WAKER_READY_PROBE_PATH: '/_/ready' }, 'WAKER_READY_PROBE_PATH needs WAKER_READY_PROBE_URL (where to send the probe)'],
+    [{ WAKER_IDLE_TIMEOUT: '0s' }, 'WAKER_IDLE_TIMEOUT: must be greater than 0'],
+  ])('%j is refused', (env, problem) => {
+    expect(problemsOf({ env: { ...URL_ENV, ...env } })).toEqual([problem]);
+  });
+
+  test.each(['http://gateway:8080/function/{name}.{namespace}{path}', 'https://h/{name}{path}'])(
+    'probe URL template %s is accepted',
+    (url) => {
+      expect(run({ env: { ...URL_ENV, WAKER_READY_PROBE_URL: url } }).readyProbeUrl).toBe(url);
+    },
+  );
+
+  test.each(['http://gateway:8080/function/x', 'ftp://h/{name}', 'http://u:p@h/{name}', 'http://h/{name}{other}', 'not a url {name}'])(
+    'probe URL template %s is refused',
+    (url) => {
+      expect(problemsOf({ env: { ...URL_ENV, WAKER_READY_PROBE_URL: url } })).toHaveLength(1);
+    },
+  );
+
+  test.each([
+    ['off', false],
+    ['FALSE', false],
+    ['0', false],
+    ['on', true],
+    ['yes', true],
+  ])('WAKER_WAITING_PAGE=%s means %s', (text, value) => {
+    expect(run({ env: { ...URL_ENV, WAKER_WAITING_PAGE: text } }).waitingPage).toBe(value);
+  });
+
+  test('WAKER_IDLE_SCALE_DOWN=maybe is refused', () => {
+    expect(problemsOf({ env: { ...URL_ENV, WAKER_IDLE_SCALE_DOWN: 'maybe' } })).toEqual([
+      'WAKER_IDLE_SCALE_DOWN (--idle-scale-down): expected true or false, got "maybe"',
+    ]);
   });
 });

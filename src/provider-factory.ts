@@ -1,0 +1,57 @@
+import { readFileSync } from 'node:fs';
+import type { AppDeps } from './app';
+import type { Clock } from './clock';
+import type { ActivitySink } from './idle/activity';
+import type { Metrics } from './metrics';
+import { fixedCredentials, secretsDirCredentials } from './provider/credentials';
+import type { DeploymentView, EndpointSliceView } from './provider/kubernetes/function-state';
+import { createInformer } from './provider/kubernetes/informer';
+import { createKubeClient } from './provider/kubernetes/kube-client';
+import { loadKubeConnection } from './provider/kubernetes/kube-config';
+import { createKubeProvider, type NamespacedObject } from './provider/kubernetes/kube-provider';
+import { createProviderClient, type ProviderClient } from './provider/provider-client';
+import { providerDispatcher } from './provider/provider-tls';
+
+/** The provider port, and (Kubernetes, idle scale-down on) the activity sink of the idle scaler. */
+export interface ProviderParts {
+  readonly provider: ProviderClient;
+  readonly activity: ActivitySink | undefined;
+}
+
+/** The provider port: the OpenFaaS-style provider API, or Kubernetes itself (Deployments and EndpointSlices). */
+export function createProvider(deps: AppDeps, clock: Clock, metrics: Metrics): ProviderParts {
+  const { config, logger } = deps;
+  if (config.provider === 'kubernetes') {
+    const connection = loadKubeConnection({
+      kubeconfig: config.kubeconfig,
+      env: process.env,
+      readFile: (path) => readFileSync(path, 'utf8'),
+    });
+    const client = createKubeClient(connection, {
+      timeoutMs: config.providerTimeoutMs,
+      ...(deps.dispatcher === undefined ? {} : { dispatcher: deps.dispatcher }),
+    });
+    const informer = <T extends NamespacedObject>(basePath: string, plural: string) =>
+      createInformer<T>({ client, basePath, plural, namespaces: config.namespaces, clock, logger, backoff: { minMs: 100, maxMs: 10_000 } });
+    const deployments = informer<DeploymentView & NamespacedObject>('/apis/apps/v1', 'deployments');
+    const slices = informer<EndpointSliceView & NamespacedObject>('/apis/discovery.k8s.io/v1', 'endpointslices');
+    const provider = createKubeProvider({ client, deployments, slices, namespaces: config.namespaces, logger, observe: metrics.provider });
+    deployments.start();
+    slices.start();
+    return { provider, activity: undefined };
+  }
+  if (config.providerUrl === undefined) throw new Error('WAKER_PROVIDER_URL is required with WAKER_PROVIDER=openfaas');
+  const dispatcher = deps.dispatcher ?? providerDispatcher(config, logger);
+  const provider = createProviderClient({
+    baseUrl: config.providerUrl,
+    timeoutMs: config.providerTimeoutMs,
+    connections: config.providerConnections,
+    auth:
+      config.providerAuthFrom === 'secrets-dir' && config.providerSecretsDir !== undefined && config.providerAuth !== undefined
+        ? secretsDirCredentials(config.providerSecretsDir, config.providerAuth, logger)
+        : fixedCredentials(config.providerAuth),
+    observe: metrics.provider,
+    ...(dispatcher === undefined ? {} : { dispatcher }),
+  });
+  return { provider, activity: undefined };
+}
