@@ -1,6 +1,6 @@
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { startChild, type Child } from './child';
 import { runContainer, type Container } from './docker';
@@ -9,7 +9,7 @@ import { envoyBinary, repoRoot } from './repo';
 type Yaml = Record<string, unknown>;
 
 export interface EnvoyOptions {
-  /** A shipped config under envoy/ (default envoy/envoy.yaml); only ports are changed. */
+  /** A config file (relative to the repo, or absolute; default envoy/envoy.yaml); only ports are changed. */
   readonly config?: string;
   readonly grpcPort: number;
   readonly gatewayPort: number;
@@ -39,7 +39,7 @@ export interface EnvoyProcess {
  */
 export async function startEnvoy(options: EnvoyOptions): Promise<EnvoyProcess> {
   const root = repoRoot();
-  const doc = parse(readFileSync(join(root, options.config ?? 'envoy/envoy.yaml'), 'utf8')) as Yaml;
+  const doc = parse(readFileSync(resolve(root, options.config ?? 'envoy/envoy.yaml'), 'utf8')) as Yaml;
   setPorts(doc, options);
   options.patch?.(doc);
   const dir = mkdtempSync(join(tmpdir(), 'faas-waker-envoy-'));

@@ -9,6 +9,9 @@ export interface FunctionStatus {
   readonly availableReplicas: number;
   /** `com.openfaas.scale.min`, at least 1: how many replicas a wake asks for. */
   readonly minScale: number;
+  /** The function's labels and annotations (string values only): its per-function policy. */
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 export const MIN_SCALE_LABEL = 'com.openfaas.scale.min';
@@ -26,8 +29,31 @@ export function parseFunctionStatus(json: unknown): FunctionStatus | string {
   if (body.labels !== undefined && body.labels !== null && (typeof body.labels !== 'object' || Array.isArray(body.labels))) {
     return '"labels" is not an object';
   }
+  if (
+    body.annotations !== undefined &&
+    body.annotations !== null &&
+    (typeof body.annotations !== 'object' || Array.isArray(body.annotations))
+  ) {
+    return '"annotations" is not an object';
+  }
   const labels = (body.labels ?? {}) as Record<string, unknown>;
-  return { name: body.name, namespace: body.namespace, replicas, availableReplicas, minScale: minScale(labels[MIN_SCALE_LABEL]) };
+  return {
+    name: body.name,
+    namespace: body.namespace,
+    replicas,
+    availableReplicas,
+    minScale: minScale(labels[MIN_SCALE_LABEL]),
+    labels: stringEntries(labels),
+    annotations: stringEntries((body.annotations ?? {}) as Record<string, unknown>),
+  };
+}
+
+/** Only string values: a provider's odd value never becomes policy by coercion. */
+export function stringEntries(map: Readonly<Record<string, unknown>> | undefined): Readonly<Record<string, string>> {
+  const out: Record<string, string> = {};
+  if (map === undefined) return out;
+  for (const [key, value] of Object.entries(map)) if (typeof value === 'string') out[key] = value;
+  return out;
 }
 
 function replicaCount(value: unknown): number | null {

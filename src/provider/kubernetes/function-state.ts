@@ -1,4 +1,4 @@
-import { MIN_SCALE_LABEL, minScale, type FunctionStatus } from '../provider-types';
+import { MIN_SCALE_LABEL, minScale, stringEntries, type FunctionStatus } from '../provider-types';
 
 /**
  * What a function is, and whether it can take traffic, read from Kubernetes objects. Pure: the
@@ -52,6 +52,8 @@ export function functionStatus(deployment: DeploymentView, slices: readonly Endp
     replicas: deployment.spec?.replicas ?? 1,
     availableReplicas: slices.length > 0 ? readyEndpoints(slices) : (deployment.status?.availableReplicas ?? 0),
     minScale: minScale(meta.labels?.[MIN_SCALE_LABEL] ?? meta.annotations?.[MIN_SCALE_LABEL]),
+    labels: stringEntries(meta.labels),
+    annotations: stringEntries(meta.annotations),
   };
 }
 
