@@ -11,6 +11,8 @@ import type { Logger } from './logging';
 import { createMetrics } from './metrics';
 import { createProvider } from './provider-factory';
 import { grpcTlsFrom } from './extproc/grpc-tls';
+import { loadWaitingPage, WAITING_PAGE_REFRESH_SEC } from './waiting-page/waiting-page';
+import { createHttpReadyProber } from './waker/http-ready-prober';
 import { createReadinessCache } from './waker/readiness-cache';
 import { Waker } from './waker/waker';
 
@@ -38,6 +40,14 @@ export function buildApp(deps: AppDeps): App {
   const metrics = createMetrics(deps.version ?? 'unknown');
   const { provider, activity } = createProvider(deps, clock, metrics);
   const tls = grpcTlsFrom(config, logger);
+  // Read at start (even when off by default: a function's policy can turn it on); a configured file
+  // that cannot be read stops the start, and main.ts prints the reason.
+  const waitingPage = loadWaitingPage(config.waitingPageTemplate);
+  const prober =
+    config.readyProbeUrl === undefined
+      ? undefined
+      : // One probe is a request to the function itself: bounded tighter than a provider call, and retried.
+        createHttpReadyProber({ urlTemplate: config.readyProbeUrl, clock, logger, timeoutMs: Math.min(config.providerTimeoutMs, 2_000) });
   const cache = createReadinessCache({ readyTtlMs: config.readyTtlMs, notFoundTtlMs: config.notFoundTtlMs, maxKeys: config.cacheMaxKeys });
   const waker = new Waker(
     {
@@ -48,8 +58,10 @@ export function buildApp(deps: AppDeps): App {
       pollMinIntervalMs: config.pollMinIntervalMs,
       pollMaxIntervalMs: config.pollMaxIntervalMs,
       maxLearned: config.cacheMaxKeys,
+      maxHoldTimeoutMs: config.envoyMaxMessageTimeoutMs - OVERRIDE_MARGIN_MS,
+      ...(config.readyProbePath === undefined ? {} : { readyProbePath: config.readyProbePath }),
     },
-    { provider, cache, clock, logger, observer: metrics.waker },
+    { provider, cache, clock, logger, observer: metrics.waker, ...(prober === undefined ? {} : { prober }) },
   );
   metrics.trackHeld(waker);
   const handler = createStreamHandler({
@@ -60,6 +72,8 @@ export function buildApp(deps: AppDeps): App {
     overrideMarginMs: OVERRIDE_MARGIN_MS,
     observer: metrics.stream,
     ...(activity === undefined ? {} : { activity }),
+    waitingPage: { page: waitingPage, onByDefault: config.waitingPage, refreshSec: WAITING_PAGE_REFRESH_SEC },
+    clock,
   });
   const health = new HealthState();
 
@@ -109,6 +123,7 @@ export function buildApp(deps: AppDeps): App {
       await admin?.close();
       await provider.close();
       tls?.close();
+      prober?.close();
       cache.close();
     },
   };

@@ -45,6 +45,10 @@ export class ProviderUnavailableError extends WakeError {
 export class ShuttingDownError extends WakeError {
   readonly code = 'SHUTTING_DOWN';
 }
+/** The function sleeps and this path (one of its `faas-waker/no-wake-paths`) must not wake it. */
+export class NoWakePathError extends WakeError {
+  readonly code = 'NO_WAKE_PATH';
+}
 /** The client went away; nothing is sent back. */
 export class ClientGoneError extends WakeError {
   readonly code = 'CLIENT_GONE';
@@ -60,6 +64,9 @@ export type RejectReason =
   | 'provider_unavailable'
   | 'provider_error'
   | 'shutting_down'
+  | 'no_wake_path'
+  /** Not an error: a browser got the waiting page instead of the function's answer. */
+  | 'waiting_page'
   | 'internal';
 
 export interface HttpAnswer {
@@ -83,6 +90,8 @@ export function toHttpAnswer(err: unknown): HttpAnswer {
   if (err instanceof ProviderUnavailableError)
     return answer(503, 'provider_unavailable', 'function provider unavailable', 'provider_unavailable', 5);
   if (err instanceof ProviderError) return answer(502, 'provider_error', 'function provider error', 'provider_error');
+  if (err instanceof NoWakePathError)
+    return answer(503, 'no_wake_path', 'function is asleep; this path does not wake it', 'no_wake_path', 5);
   if (err instanceof ShuttingDownError) return answer(503, 'shutting_down', 'shutting down, retry', 'shutting_down', 1);
   return answer(500, 'internal', 'internal error', 'internal_error');
 }

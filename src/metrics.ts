@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Decision, StreamObserver } from './extproc/stream-handler';
+import type { IdleObserver } from './idle/idle-observer';
 import type { ProviderCallObserver } from './provider/provider-client';
 import type { FunctionRef } from './routing/function-ref';
 import type { WakerObserver } from './waker/waker-observer';
@@ -18,9 +19,12 @@ export interface Metrics {
   readonly registry: Registry;
   /** Where the held gauge reads from at scrape time (the waker, built after the metrics). */
   trackHeld(source: HeldSource): void;
+  /** Requests held now per function key, from the source given to trackHeld (empty before). */
+  heldSnapshot(): ReadonlyMap<string, number>;
   readonly stream: StreamObserver;
   readonly waker: WakerObserver;
   readonly provider: ProviderCallObserver;
+  readonly idle: IdleObserver;
 }
 
 /**
@@ -100,6 +104,31 @@ export function createMetrics(version: string): Metrics {
     registers: [registry],
   });
 
+  const scaleDowns = new Counter({
+    name: 'faas_waker_idle_scale_downs_total',
+    help: 'Idle scale-to-zero attempts by result: scaled, conflict (activity elsewhere), aborted (activity here), denied (RBAC), error',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  const idleSeconds = new Histogram({
+    name: 'faas_waker_idle_seconds',
+    help: 'How long a function had been idle when this replica scaled it to zero',
+    buckets: [1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400],
+    registers: [registry],
+  });
+  const inFlight = new Gauge({
+    name: 'faas_waker_requests_in_flight',
+    help: 'Requests to scale-to-zero functions let through by this replica and not yet over',
+    registers: [registry],
+  });
+  const activityWrites = new Counter({
+    name: 'faas_waker_activity_writes_total',
+    help: 'Activity records written to function Deployments by result (ok, conflict, denied, gone, error)',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  for (const result of ['scaled', 'conflict', 'aborted', 'denied', 'error']) scaleDowns.inc({ result }, 0);
+
   // Children bound once: the warm path pays an increment, not a label lookup.
   const hit = cacheLookups.labels('hit');
   const miss = cacheLookups.labels('miss');
@@ -115,6 +144,7 @@ export function createMetrics(version: string): Metrics {
     trackHeld: (source) => {
       heldSource = source;
     },
+    heldSnapshot: () => new Map(heldSource?.snapshotHeld() ?? []),
     stream: {
       streamOpened: () => {
         streamsTotal.inc();
@@ -137,6 +167,14 @@ export function createMetrics(version: string): Metrics {
     provider: (call, status, durationMs) => {
       providerRequests.inc({ call, status });
       providerDuration.observe({ call }, durationMs / 1000);
+    },
+    idle: {
+      scaleDown: (result, idleMs) => {
+        scaleDowns.inc({ result });
+        if (idleMs !== undefined) idleSeconds.observe(idleMs / 1000);
+      },
+      inFlightChanged: (delta) => inFlight.inc(delta),
+      activityWrite: (result) => activityWrites.inc({ result }),
     },
   };
 }

@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { AppDeps } from './app';
 import type { Clock } from './clock';
 import type { ActivitySink } from './idle/activity';
+import { kubeDeploymentWriter } from './idle/coordination';
+import { IdleScaler } from './idle/idle-scaler';
 import type { Metrics } from './metrics';
 import { fixedCredentials, secretsDirCredentials } from './provider/credentials';
 import type { DeploymentView, EndpointSliceView } from './provider/kubernetes/function-state';
@@ -36,9 +39,39 @@ export function createProvider(deps: AppDeps, clock: Clock, metrics: Metrics): P
     const deployments = informer<DeploymentView & NamespacedObject>('/apis/apps/v1', 'deployments');
     const slices = informer<EndpointSliceView & NamespacedObject>('/apis/discovery.k8s.io/v1', 'endpointslices');
     const provider = createKubeProvider({ client, deployments, slices, namespaces: config.namespaces, logger, observe: metrics.provider });
+    // Subscribed before the informers start, so it sees every Deployment from the first list on.
+    const scaler = config.idleScaleDown
+      ? new IdleScaler({
+          deployments,
+          writer: kubeDeploymentWriter(client, logger),
+          clock,
+          logger,
+          replicaId: config.replicaId ?? hostname(),
+          writeIntervalMs: config.activityWriteIntervalMs,
+          writeTimeoutMs: config.providerTimeoutMs,
+          defaultIdleMs: config.idleTimeoutMs,
+          held: () => metrics.heldSnapshot(),
+          isWatching: () => deployments.isWatching(),
+          observer: metrics.idle,
+          onWritten: (deployment) => provider.noteWritten(deployment),
+        })
+      : undefined;
     deployments.start();
     slices.start();
-    return { provider, activity: undefined };
+    if (scaler === undefined) return { provider, activity: undefined };
+    scaler.start();
+    logger.info(
+      {
+        event: 'idle.enabled',
+        replica: config.replicaId ?? hostname(),
+        idleTimeoutMs: config.idleTimeoutMs,
+        activityWriteIntervalMs: config.activityWriteIntervalMs,
+      },
+      'idle scale-down on for Deployments labelled com.openfaas.scale.zero=true (Envoy needs allow_mode_override: true)',
+    );
+    const close = provider.close.bind(provider);
+    // The scaler stops first: its timers end before the client it writes with is closed.
+    return { provider: { ...provider, close: () => scaler.stop().then(close) }, activity: scaler };
   }
   if (config.providerUrl === undefined) throw new Error('WAKER_PROVIDER_URL is required with WAKER_PROVIDER=openfaas');
   const dispatcher = deps.dispatcher ?? providerDispatcher(config, logger);

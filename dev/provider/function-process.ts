@@ -12,6 +12,8 @@ export interface FunctionProcess {
 export interface SpawnOptions {
   readonly entry: string;
   readonly name: string;
+  /** The port to listen on; 0 (the default) lets the child pick one. */
+  readonly port?: number;
   readonly onListening: (port: number) => void;
   /** Called when the child exits or fails to start, whether or not `stop()` was called. */
   readonly onExit: (detail: { code: number | null; signal: string | null; error?: string }) => void;
@@ -32,7 +34,7 @@ function isListening(message: unknown): message is ListeningMessage {
 
 export function spawnFunction(opts: SpawnOptions): FunctionProcess {
   // stdout is ignored so the provider's stdout stays a clean JSON event stream; stderr is kept for crashes.
-  const child = spawn(process.execPath, [opts.entry, '--name', opts.name, '--port', '0'], {
+  const child = spawn(process.execPath, [opts.entry, '--name', opts.name, '--port', String(opts.port ?? 0)], {
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   let exited = false;

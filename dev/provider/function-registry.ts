@@ -1,7 +1,10 @@
 /** The functions the local provider knows, their desired replicas, their child process and their
  * counters. Scaling follows faas-netes: desired replicas are set at once, availableReplicas follows
  * when the child is listening, which happens `startDelayMs` after a scale from zero. A gated function
- * (spec `name:gate`) starts its child at once but turns ready only when `release()` is called. */
+ * (spec `name:gate`) starts its child at once but turns ready only when `release()` is called.
+ * A function with `listen-delay=MS` reports availableReplicas at `startDelayMs` but its child binds the
+ * announced port only MS later (plus its start-up): meanwhile the route's connections are refused. */
+import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { spawnFunction, type FunctionProcess } from './function-process';
 import { functionKey, type FunctionAddress, type FunctionSpec } from './spec';
@@ -26,6 +29,16 @@ export interface FunctionStats {
   availableReplicas: number;
   /** Epoch ms (fractional) when the child was seen listening; null while not ready. */
   readyAtMs: number | null;
+  /** Epoch ms (fractional) when availableReplicas turned > 0: before readyAtMs with a listen delay, else equal. */
+  availableAtMs: number | null;
+  /** Requests to /function/NAME answered 503 at once (no replica). */
+  noEndpoints: number;
+  /** Requests to /function/NAME proxied to the function (whatever came back). */
+  proxied: number;
+  /** Proxied requests whose connection to the function failed (refused, reset): answered 500. */
+  proxyFailures: number;
+  /** proxyFailures by request method (a ready probe's GETs apart from a burst's POSTs). */
+  proxyFailuresByMethod: Record<string, number>;
   /** Epoch ms (fractional) of the scale request that woke the function from zero; null at zero. */
   scaleRequestedAtMs: number | null;
   /** pid of the function's child process, null when none runs. */
@@ -39,15 +52,38 @@ interface FunctionState {
   desiredReplicas: number;
   startTimer: NodeJS.Timeout | null;
   process: FunctionProcess | null;
+  /** The port the route sends requests to: known before the child listens on it with a listen delay. */
   port: number | null;
   /** A gated child that listens before its release waits here. */
   gatedPort: number | null;
   released: boolean;
   readyAtMs: number | null;
+  availableAtMs: number | null;
   scaleRequestedAtMs: number | null;
+  /** Bumped by every stop: an async step of an older start (port reservation) sees it and gives up. */
+  generation: number;
+  counters: Counters;
+}
+
+interface Counters {
   statusCalls: number;
   scaleCalls: number;
+  noEndpoints: number;
+  proxied: number;
+  proxyFailures: number;
+  proxyFailuresByMethod: Record<string, number>;
 }
+
+export type ProxyOutcome = 'no-endpoints' | 'proxied' | 'failed';
+
+const zeroCounters = (): Counters => ({
+  statusCalls: 0,
+  scaleCalls: 0,
+  noEndpoints: 0,
+  proxied: 0,
+  proxyFailures: 0,
+  proxyFailuresByMethod: {},
+});
 
 /** Everything about a function at zero replicas (after add, and after every stop); counters are kept. */
 const AT_ZERO = Object.freeze({
@@ -58,8 +94,9 @@ const AT_ZERO = Object.freeze({
   gatedPort: null,
   released: false,
   readyAtMs: null,
+  availableAtMs: null,
   scaleRequestedAtMs: null,
-} satisfies Omit<FunctionState, 'spec' | 'statusCalls' | 'scaleCalls'>);
+} satisfies Omit<FunctionState, 'spec' | 'generation' | 'counters'>);
 
 /** Epoch milliseconds with sub-millisecond precision, comparable across processes on this machine. */
 export function preciseNowMs(): number {
@@ -78,7 +115,7 @@ export class FunctionRegistry {
   add(spec: FunctionSpec): boolean {
     const key = functionKey(spec);
     if (this.functions.has(key)) return false;
-    this.functions.set(key, { spec, ...AT_ZERO, statusCalls: 0, scaleCalls: 0 });
+    this.functions.set(key, { spec, ...AT_ZERO, generation: 0, counters: zeroCounters() });
     return true;
   }
 
@@ -88,12 +125,24 @@ export class FunctionRegistry {
 
   countStatusCall(fn: FunctionAddress): void {
     const state = this.functions.get(functionKey(fn));
-    if (state) state.statusCalls += 1;
+    if (state) state.counters.statusCalls += 1;
   }
 
   countScaleCall(fn: FunctionAddress): void {
     const state = this.functions.get(functionKey(fn));
-    if (state) state.scaleCalls += 1;
+    if (state) state.counters.scaleCalls += 1;
+  }
+
+  /** Counts what the `/function/NAME` route did with one request (a failure is counted when it happens). */
+  countProxy(fn: FunctionAddress, outcome: ProxyOutcome, method: string): void {
+    const counters = this.functions.get(functionKey(fn))?.counters;
+    if (counters === undefined) return;
+    if (outcome === 'no-endpoints') counters.noEndpoints += 1;
+    else if (outcome === 'proxied') counters.proxied += 1;
+    else {
+      counters.proxyFailures += 1;
+      counters.proxyFailuresByMethod[method] = (counters.proxyFailuresByMethod[method] ?? 0) + 1;
+    }
   }
 
   status(fn: FunctionAddress): FunctionStatus | null {
@@ -105,7 +154,8 @@ export class FunctionRegistry {
     return [...this.functions.values()].filter((s) => s.spec.namespace === namespace).map(toStatus);
   }
 
-  /** Port of the listening child, or null when the function cannot serve right now. */
+  /** Port the route proxies to, or null when no replica is reported (the route then answers 503 at once).
+   * With a listen delay the port is announced before the child listens on it: connections are refused. */
   readyPort(fn: FunctionAddress): number | null {
     return this.functions.get(functionKey(fn))?.port ?? null;
   }
@@ -122,6 +172,7 @@ export class FunctionRegistry {
     if (state.desiredReplicas === 0) state.scaleRequestedAtMs = preciseNowMs();
     state.desiredReplicas = replicas;
     // Also restarts a function whose child died while it was meant to be up.
+    // (startTimer also covers a listen-delay start until its child is spawned.)
     if (state.process === null && state.startTimer === null) this.scheduleStart(state);
     return true;
   }
@@ -147,11 +198,16 @@ export class FunctionRegistry {
     const out: Record<string, FunctionStats> = {};
     for (const [key, s] of this.functions) {
       out[key] = {
-        statusCalls: s.statusCalls,
-        scaleCalls: s.scaleCalls,
+        statusCalls: s.counters.statusCalls,
+        scaleCalls: s.counters.scaleCalls,
         replicas: s.desiredReplicas,
         availableReplicas: available(s),
         readyAtMs: s.readyAtMs,
+        availableAtMs: s.availableAtMs,
+        noEndpoints: s.counters.noEndpoints,
+        proxied: s.counters.proxied,
+        proxyFailures: s.counters.proxyFailures,
+        proxyFailuresByMethod: { ...s.counters.proxyFailuresByMethod },
         scaleRequestedAtMs: s.scaleRequestedAtMs,
         pid: s.process?.pid ?? null,
         ...(s.spec.gated === true ? { released: s.released } : {}),
@@ -161,10 +217,7 @@ export class FunctionRegistry {
   }
 
   resetCounters(): void {
-    for (const state of this.functions.values()) {
-      state.statusCalls = 0;
-      state.scaleCalls = 0;
-    }
+    for (const state of this.functions.values()) state.counters = zeroCounters();
   }
 
   async stopAll(): Promise<void> {
@@ -178,17 +231,45 @@ export class FunctionRegistry {
   private scheduleStart(state: FunctionState): void {
     const delayMs = state.spec.startDelayMs;
     if (delayMs === null) return; // "never": accepted, but availableReplicas stays 0.
+    const listenDelayMs = state.spec.listenDelayMs;
+    const generation = state.generation;
     state.startTimer = setTimeout(() => {
-      state.startTimer = null;
-      this.startProcess(state);
+      if (listenDelayMs === undefined) {
+        state.startTimer = null;
+        this.startProcess(state, 0);
+        return;
+      }
+      // startTimer stays set (fired) until the child is spawned, so a repeated scale starts nothing twice.
+      reserveFreePort().then(
+        (port) => {
+          if (state.generation === generation) this.announce(state, port, listenDelayMs);
+        },
+        (err: unknown) => {
+          if (state.generation !== generation) return;
+          state.startTimer = null;
+          this.log('exit', { function: functionKey(state.spec), code: null, signal: null, error: `no free port: ${String(err)}` });
+        },
+      );
     }, delayMs);
   }
 
-  private startProcess(state: FunctionState): void {
+  /** Reports the replica (on a port nobody listens on yet: connections are refused) and spawns the child later. */
+  private announce(state: FunctionState, port: number, listenDelayMs: number): void {
+    state.port = port;
+    state.availableAtMs = preciseNowMs();
+    this.log('available', { function: functionKey(state.spec), port, listenDelayMs, availableAtMs: state.availableAtMs });
+    state.startTimer = setTimeout(() => {
+      state.startTimer = null;
+      this.startProcess(state, port);
+    }, listenDelayMs);
+  }
+
+  private startProcess(state: FunctionState, port: number): void {
     const key = functionKey(state.spec);
     const proc: FunctionProcess = spawnFunction({
       entry: this.functionEntry,
       name: state.spec.name,
+      port,
       onListening: (port) => {
         if (state.process !== proc) return; // stopped meanwhile
         if (state.spec.gated === true && !state.released) {
@@ -204,6 +285,7 @@ export class FunctionRegistry {
         state.port = null;
         state.gatedPort = null;
         state.readyAtMs = null;
+        state.availableAtMs = null;
         this.log('exit', { function: key, ...detail });
       },
     });
@@ -215,6 +297,7 @@ export class FunctionRegistry {
     state.gatedPort = null;
     state.port = port;
     state.readyAtMs = preciseNowMs();
+    state.availableAtMs ??= state.readyAtMs;
     this.log('ready', { function: functionKey(state.spec), pid: state.process?.pid ?? null, port, readyAtMs: state.readyAtMs });
   }
 
@@ -222,8 +305,26 @@ export class FunctionRegistry {
     if (state.startTimer) clearTimeout(state.startTimer);
     const proc = state.process;
     Object.assign(state, AT_ZERO);
+    state.generation += 1;
     if (proc) await proc.stop();
   }
+}
+
+/**
+ * A loopback port free right now: bound by us, then released for the child to bind after its listen
+ * delay. Until then connecting to it is refused, which is the point. (Another process could take it
+ * meanwhile: the ephemeral range is large, and the child would then fail to bind and exit, loudly.)
+ */
+function reserveFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen({ port: 0, host: '127.0.0.1', exclusive: true }, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port'))));
+    });
+  });
 }
 
 function available(state: FunctionState): number {
@@ -234,7 +335,9 @@ function toStatus(state: FunctionState): FunctionStatus {
   const { name, namespace, minScale } = state.spec;
   const labels: Record<string, string> = { faas_function: name };
   if (minScale !== null) labels['com.openfaas.scale.min'] = String(minScale);
-  const status: FunctionStatus = { name, namespace, image: `local/${name}`, labels, annotations: {} };
+  Object.assign(labels, state.spec.labels);
+  const annotations = { ...state.spec.annotations };
+  const status: FunctionStatus = { name, namespace, image: `local/${name}`, labels, annotations };
   if (state.desiredReplicas > 0) status.replicas = state.desiredReplicas;
   const availableReplicas = available(state);
   if (availableReplicas > 0) status.availableReplicas = availableReplicas;

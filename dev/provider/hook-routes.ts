@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { buildStats, isFaultMode, resetObservations, setFault, type ProviderContext } from './context';
 import { BadRequestError, readJsonObject, sendJson, sendText } from './http-util';
-import { functionKey, parseAddress, parseSpec } from './spec';
+import { checkMetadata, functionKey, parseAddress, parseSpec, withMetadata, type FunctionSpec, type MetadataKind } from './spec';
 
 const SCALE_TO_ZERO_ROUTE = /^\/_\/scale-to-zero\/([^/]+)$/;
 const RELEASE_ROUTE = /^\/_\/release(?:\/([^/]+))?$/;
@@ -53,14 +53,30 @@ async function fault(ctx: ProviderContext, req: IncomingMessage, res: ServerResp
   sendJson(res, 200, { mode });
 }
 
+/** Body `{spec, labels?, annotations?}`: the spec grammar of `--function`, plus string maps like the flags. */
 async function addFunction(ctx: ProviderContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const { spec } = await readJsonObject(req);
+  const body = await readJsonObject(req);
+  const { spec } = body;
   if (typeof spec !== 'string') throw new BadRequestError('spec must be a string');
-  const parsed = parseSpec(spec, ctx.defaultNamespace); // SpecError answers 400
+  let parsed = parseSpec(spec, ctx.defaultNamespace); // SpecError answers 400
+  for (const kind of ['labels', 'annotations'] as const) parsed = addMetadata(parsed, kind, body[kind]);
   // Idempotent so a benchmark can re-create its functions on a provider it already used.
   const created = ctx.registry.add(parsed);
   if (created) ctx.log('added', { function: functionKey(parsed), startDelayMs: parsed.startDelayMs, minScale: parsed.minScale });
   sendJson(res, created ? 201 : 200, { function: functionKey(parsed), created });
+}
+
+function addMetadata(spec: FunctionSpec, kind: MetadataKind, value: unknown): FunctionSpec {
+  if (value === undefined) return spec;
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new BadRequestError(`${kind} must be an object of strings`);
+  let out = spec;
+  for (const [key, text] of Object.entries(value)) {
+    if (typeof text !== 'string') throw new BadRequestError(`${kind}.${key} must be a string`);
+    checkMetadata(key, text);
+    out = withMetadata(out, kind, key, text);
+  }
+  return out;
 }
 
 async function scaleToZero(ctx: ProviderContext, res: ServerResponse, target: string): Promise<void> {

@@ -20,7 +20,7 @@ export interface LocalProviderOptions {
   readonly port?: number;
   readonly host?: string;
   readonly defaultNamespace?: string;
-  /** Specs (`name[.ns]:delay[:min]`) or parsed specs; every function starts at 0 replicas. */
+  /** Specs (`name[.ns]:delay[:min][:listen-delay=MS]`) or parsed specs (with labels/annotations); every function starts at 0 replicas. */
   readonly functions?: readonly (string | FunctionSpec)[];
   /** When set, every /system/* route requires these HTTP Basic credentials. */
   readonly auth?: BasicCredentials | null;
@@ -105,7 +105,8 @@ async function handleRequest(ctx: ProviderContext, agent: Agent, req: IncomingMe
   sendText(res, 404, 'Not Found');
 }
 
-/** Like faas-provider's proxy: no listening child means 503 at once, as a Service without endpoints. */
+/** Like faas-provider's proxy: no replica means 503 at once, as a Service without endpoints; a replica
+ * whose process does not accept connections yet (listen delay) means 500 "Can't reach service". */
 function handleFunction(
   ctx: ProviderContext,
   agent: Agent,
@@ -114,13 +115,17 @@ function handleFunction(
   address: string,
   target: string,
 ): void {
-  const port = ctx.registry.readyPort(parseAddress(address, ctx.defaultNamespace));
+  const fn = parseAddress(address, ctx.defaultNamespace);
+  const method = req.method ?? 'GET';
+  const port = ctx.registry.readyPort(fn);
   if (port === null) {
+    ctx.registry.countProxy(fn, 'no-endpoints', method);
     req.resume(); // drain the body so the connection stays usable
     sendText(res, 503, `No endpoints available for: ${address}.`);
     return;
   }
-  proxyRequest(req, res, port, target, agent);
+  ctx.registry.countProxy(fn, 'proxied', method);
+  proxyRequest(req, res, { port, path: target, name: address }, agent, () => ctx.registry.countProxy(fn, 'failed', method));
 }
 
 function answerError(res: ServerResponse, err: unknown): void {

@@ -20,18 +20,35 @@ function endToEnd(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   return out;
 }
 
-/** Streams `req` to 127.0.0.1:`port` at `target` (path + query) and the answer back to `res`. */
-export function proxyRequest(req: IncomingMessage, res: ServerResponse, port: number, target: string, agent: Agent): void {
-  const upstream = request({ host: '127.0.0.1', port, method: req.method, path: target, headers: endToEnd(req.headers), agent });
+/** Streams `req` to 127.0.0.1:`port` at `target` (path + query) and the answer back to `res`;
+ * `onFailure` runs once if the connection to the function fails (refused, reset). `name` is the
+ * function as the client addressed it, for the error body. */
+export function proxyRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  target: { port: number; path: string; name: string },
+  agent: Agent,
+  onFailure: () => void = () => undefined,
+): void {
+  const upstream = request({
+    host: '127.0.0.1',
+    port: target.port,
+    method: req.method,
+    path: target.path,
+    headers: endToEnd(req.headers),
+    agent,
+  });
   upstream.on('response', (answer: IncomingMessage) => {
     res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers));
     answer.pipe(res);
     answer.on('error', () => res.destroy());
   });
   upstream.on('error', () => {
-    // The child died or was scaled down mid-request: answer like a gateway, or cut the stream if it started.
+    onFailure();
+    // Refused (not listening yet: a listen delay), or the child died or was scaled down mid-request:
+    // answer as faas-provider's proxy does (500 "Can't reach service for: NAME."), or cut a started stream.
     if (res.headersSent) res.destroy();
-    else sendText(res, 502, 'Bad Gateway: function connection failed.');
+    else sendText(res, 500, `Can't reach service for: ${target.name}.`);
   });
   // A client that goes away must not leave the upstream request open.
   res.on('close', () => {

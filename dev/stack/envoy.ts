@@ -125,6 +125,8 @@ function setPorts(doc: Yaml, options: EnvoyOptions): void {
   ingress.address.socket_address.port_value = options.listenerPort ?? 0;
   setClusterPort(resources.clusters, 'faas_waker', options.grpcPort);
   setClusterPort(resources.clusters, 'function_gateway', options.gatewayPort);
+  // Same address as function_gateway, over HTTP/2 (gRPC calls); absent in older or custom configs.
+  if (resources.clusters.some((c) => c.name === 'function_grpc')) setClusterPort(resources.clusters, 'function_grpc', options.gatewayPort);
 }
 
 function setClusterPort(clusters: Yaml[], name: string, port: number): void {

@@ -142,6 +142,11 @@ function checkRelations(s: Settings, problems: string[]): void {
   if (s.grpcClientCaFile !== undefined && s.grpcTlsCertFile === undefined) {
     problems.push('WAKER_GRPC_CLIENT_CA_FILE needs WAKER_GRPC_TLS_CERT_FILE and WAKER_GRPC_TLS_KEY_FILE (mutual TLS is TLS first)');
   }
+  if (s.provider === 'kubernetes' && (s.providerCaFile !== undefined || s.providerCertFile !== undefined)) {
+    problems.push(
+      'WAKER_PROVIDER_CA_FILE / WAKER_PROVIDER_CERT_FILE apply to WAKER_PROVIDER=openfaas only: Kubernetes TLS comes from the kubeconfig',
+    );
+  }
   if (s.readyProbePath !== undefined && s.readyProbeUrl === undefined) {
     problems.push('WAKER_READY_PROBE_PATH needs WAKER_READY_PROBE_URL (where to send the probe)');
   }

@@ -1,4 +1,13 @@
-import { constants, createServer, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import {
+  constants,
+  createSecureServer,
+  createServer,
+  type Http2SecureServer,
+  type Http2Server,
+  type Http2Session,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import { listenOn } from '../listen';
 import type { GrpcTls } from './grpc-tls';
 import { FrameError, FrameReader, MAX_MESSAGE_BYTES, frame } from './grpc-frames';
@@ -101,7 +110,7 @@ export async function startH2Server(
   const limits: H2ServerLimits = { ...H2_SERVER_DEFAULTS, ...options };
   const sessions = new Map<Http2Session, SessionState<H2ServerLimits>>();
   const firstMessages = new FirstMessageWatch(limits.firstMessageTimeoutMs);
-  const server = createServer({ settings: { maxConcurrentStreams: 1_000_000 }, maxSessionMemory: limits.maxSessionMemoryMb });
+  const server = createH2(limits, extras.tls);
   const track = (session: Http2Session): SessionState<H2ServerLimits> => {
     const state = new SessionState(session, limits);
     sessions.set(session, state);
@@ -151,6 +160,20 @@ export async function startH2Server(
         }, graceMs).unref();
       }),
   };
+}
+
+/**
+ * Plain-text HTTP/2 (h2c), or TLS with ALPN h2 (grpc-tls.ts). Only the socket differs: sessions and
+ * streams are handled by the same code, so the warm path costs the same per request either way.
+ * Unix socket addresses work with TLS too (the certificate is then all that authenticates Envoy).
+ */
+function createH2(limits: H2ServerLimits, tls: GrpcTls | undefined): Http2Server | Http2SecureServer {
+  const options = { settings: { maxConcurrentStreams: 1_000_000 }, maxSessionMemory: limits.maxSessionMemoryMb };
+  if (tls === undefined) return createServer(options);
+  // A client that stalls in the handshake is bounded like one that stalls before the HTTP/2 preface.
+  const server = createSecureServer({ ...options, ...tls.serverOptions(), handshakeTimeout: limits.prefaceTimeoutMs });
+  tls.attach(server);
+  return server;
 }
 
 /** grpc-js answers 415 to anything but application/grpc[+proto|;...]: so do we. */

@@ -1,15 +1,38 @@
-import { ClientGoneError, InvalidFunctionNameError, FunctionNotFoundError, toHttpAnswer, errorMessage, type RejectReason } from '../errors';
-import type { ActivitySink } from '../idle/activity';
+import { systemClock, type Clock } from '../clock';
+import {
+  ClientGoneError,
+  errorMessage,
+  FunctionNotFoundError,
+  InvalidFunctionNameError,
+  NoWakePathError,
+  toHttpAnswer,
+  type RejectReason,
+} from '../errors';
+import type { ActivitySink, ActivityStart } from '../idle/activity';
 import type { Logger } from '../logging';
-import { routeRequest, type RouterOptions } from '../routing/router';
-import type { Waker } from '../waker/waker';
-import { continueAfterHold, immediate, overrideTimeout } from './responses';
+import { coldAction, type ColdAction } from '../policy/cold-action';
+import type { FunctionPolicy } from '../policy/policy';
+import type { FunctionRef } from '../routing/function-ref';
+import { functionPathOf, routeRequest, type RouterOptions } from '../routing/router';
+import { isBrowserNavigation } from '../waiting-page/browser';
+import type { WaitingPage } from '../waiting-page/waiting-page';
+import type { CheckResult, HoldResult, Waker } from '../waker/waker';
+import { heldAnswer, immediate, overrideTimeout, waitingPageResponse, type HeldAnswer } from './responses';
 import { GrpcStatus, type ProcessCall } from './process-call';
-import { CONTINUE_REQUEST_HEADERS, continueBytes, isRequestHead, type Incoming, type RequestHead } from './wire';
+import {
+  CONTINUE_REQUEST_HEADERS,
+  CONTINUE_REQUEST_HEADERS_TRACKED,
+  continueBytes,
+  isRequestHead,
+  requestHints,
+  type Incoming,
+  type RequestHead,
+} from './wire';
 
 /**
  * How a request's headers were answered: not managed (`pass`), from the cache (`warm`), after a hold
- * that only needed a status call (`checked`), after a real wake (`woken`), or with an error.
+ * that only needed a status call (`checked`), after a real wake (`woken`), or with an error (the
+ * waiting page counts as `rejected` with reason `waiting_page`: the client did not reach the function).
  */
 export type Decision = 'pass' | 'warm' | 'checked' | 'woken' | 'rejected';
 
@@ -20,27 +43,65 @@ export interface StreamObserver {
   decision?(outcome: Decision, reason?: RejectReason): void;
 }
 
+export interface WaitingPageOptions {
+  readonly page: WaitingPage;
+  /** WAKER_WAITING_PAGE: for functions whose policy says nothing. */
+  readonly onByDefault: boolean;
+  /** `retry-after` and `refresh`, seconds. */
+  readonly refreshSec: number;
+}
+
 export interface StreamHandlerDeps {
   readonly waker: Waker;
   readonly router: RouterOptions;
   readonly logger: Logger;
-  /** The hold budget; the override sent to Envoy is this plus a margin so our own 504 wins. */
+  /** The global hold budget; a function's `faas-waker/hold-timeout` replaces it once its policy is known. */
   readonly holdTimeoutMs: number;
+  /** Envoy's timer gets this much more than the hold, so our own 504 wins. */
   readonly overrideMarginMs: number;
   readonly observer?: StreamObserver;
   /** Idle scale-down: told about every request let through (see ActivitySink). */
   readonly activity?: ActivitySink;
+  /** Browsers get this page instead of a hold; absent: every request is held. */
+  readonly waitingPage?: WaitingPageOptions;
+  readonly clock?: Clock;
 }
 
+/** Distinct override encodings remembered (one per distinct per-function hold); past it, encoded per use. */
+const MAX_CACHED_OVERRIDES = 64;
+/** Functions whose held answers stay encoded (all but the wait); past it, the oldest is dropped. */
+const MAX_CACHED_ANSWERS = 256;
+
 /**
- * The ext_proc `Process` stream: translate, delegate, answer. Holds no rules of its own. Every
- * request_headers message gets exactly one answer, and a held stream always ends with an answer:
- * Envoy forwards a request whose stream closes silently.
+ * The ext_proc `Process` stream: translate, delegate, answer. Holds no rules of its own (they are in
+ * cold-action.ts, browser.ts and the waker). Every request_headers message gets exactly one answer,
+ * and a held stream always ends with an answer: Envoy forwards a request whose stream closes silently.
  */
 export function createStreamHandler(deps: StreamHandlerDeps): (call: ProcessCall) => void {
   const { waker, router, observer } = deps;
-  // The same for every hold: encoded once.
-  const override = overrideTimeout(deps.holdTimeoutMs + deps.overrideMarginMs);
+  const clock = deps.clock ?? systemClock;
+  const overrides = new Map<number, Buffer>();
+  /** The override for a hold of `budgetMs`: encoded once per distinct value. */
+  const overrideFor = (budgetMs: number): Buffer => {
+    const cached = overrides.get(budgetMs);
+    if (cached !== undefined) return cached;
+    const bytes = overrideTimeout(budgetMs + deps.overrideMarginMs);
+    if (overrides.size < MAX_CACHED_OVERRIDES) overrides.set(budgetMs, bytes);
+    return bytes;
+  };
+  overrideFor(deps.holdTimeoutMs);
+  // A released burst answers every waiter alike but for the wait: encoded once per function and kind.
+  const answers = new Map<string, HeldAnswer>();
+  const answerFor = (fn: string, coldStart: boolean, tracked: boolean): HeldAnswer => {
+    const key = `${coldStart ? 'c' : 'h'}${tracked ? 't' : 'u'}${fn}`;
+    const cached = answers.get(key);
+    if (cached !== undefined) return cached;
+    const answer = heldAnswer(fn, coldStart, tracked);
+    if (answers.size >= MAX_CACHED_ANSWERS) answers.delete(answers.keys().next().value as string);
+    answers.set(key, answer);
+    return answer;
+  };
+  const budgetOf = (policy: FunctionPolicy | undefined): number => policy?.holdTimeoutMs ?? deps.holdTimeoutMs;
 
   return (call: ProcessCall): void => {
     observer?.streamOpened?.();
@@ -49,10 +110,21 @@ export function createStreamHandler(deps: StreamHandlerDeps): (call: ProcessCall
     // Envoy sends request_headers once per stream. A second one is a peer we do not trust: it
     // would take a second hold slot that only the stream's end could free.
     let sawHead = false;
+    /** The idle tracker's start for this request: ended exactly once, when the stream closes. */
+    let tracking: ActivityStart | undefined;
+    /**
+     * The hold budget the override already sent covers (undefined: none sent). Envoy accepts one
+     * override per message, so every later wait of this request stays within it.
+     */
+    let coveredMs: number | undefined;
+    let arrivedAt = 0;
+
     const gone = (): void => {
       if (closed) return;
       closed = true;
       hold?.abort(new ClientGoneError('stream closed'));
+      tracking?.end();
+      tracking = undefined;
       observer?.streamClosed?.();
     };
     call.listen({
@@ -87,45 +159,180 @@ export function createStreamHandler(deps: StreamHandlerDeps): (call: ProcessCall
         return;
       }
       if (route.kind === 'invalid') {
-        reject(call, new InvalidFunctionNameError(`invalid function segment in ${JSON.stringify(msg.path.slice(0, 200))}`), msg, undefined);
+        reject(new InvalidFunctionNameError(`invalid function segment in ${JSON.stringify(msg.path.slice(0, 200))}`), msg, undefined);
         return;
       }
       const fn = route.fn;
       const state = waker.lookup(fn);
       if (state === 'ready') {
-        observer?.decision?.('warm');
-        call.write(CONTINUE_REQUEST_HEADERS);
+        letThrough(fn, msg, undefined);
         return;
       }
       if (state === 'not-found') {
-        reject(call, new FunctionNotFoundError(`${fn.key} unknown (cached)`), msg, fn.key);
+        reject(new FunctionNotFoundError(`${fn.key} unknown (cached)`), msg, fn.key);
         return;
       }
-      // Before any provider call: a slow provider must never trip Envoy's message timer.
-      call.write(override);
+      cold(fn, msg);
+    }
+
+    /** Sends the override (once per request) sized for `budgetMs`; returns the budget it covers. */
+    function coverHold(budgetMs: number): number {
+      if (coveredMs !== undefined) return coveredMs;
+      arrivedAt = clock.now();
+      coveredMs = budgetMs;
+      call.write(overrideFor(budgetMs));
+      return budgetMs;
+    }
+
+    /**
+     * A function not known ready. The override goes out first: a slow provider must never trip
+     * Envoy's message timer. Its size comes from the policy when known; for a function never seen it
+     * is the global hold: a shorter per-function hold still applies to this request (the budget is cut
+     * once the status shows it), a longer one from the next request on (Envoy takes one override per
+     * message, so this one cannot be extended).
+     */
+    function cold(fn: FunctionRef, msg: RequestHead): void {
+      // Read now: the header span is a view of the received buffer, valid only in this turn.
+      const hints = requestHints(msg);
+      const request = { functionPath: functionPathOf(msg.path, router), browser: isBrowserNavigation(hints) };
+      const known = waker.policyOf(fn);
+      const covered = coverHold(budgetOf(known));
+      const decide = (policy: FunctionPolicy): ColdAction => {
+        const action = coldAction(policy, request, deps.waitingPage?.onByDefault ?? false);
+        return action === 'waiting-page' && deps.waitingPage === undefined ? 'hold' : action;
+      };
+      if (known !== undefined && decide(known) === 'hold') {
+        holdFor(fn, msg, Math.min(budgetOf(known), covered));
+        return;
+      }
+      // Policy unknown, or a decision that depends on whether it runs: a status call first (counted
+      // as held), and a wake only if the policy says this request may cause one.
+      let action: ColdAction = 'hold';
       const controller = new AbortController();
       hold = controller;
-      waker.hold(fn, controller.signal, msg.requestId).then(
+      const spentMs = Math.max(0, clock.now() - arrivedAt);
+      waker
+        .holdChecked(fn, controller.signal, msg.requestId, covered - spentMs, (policy) => {
+          action = decide(policy);
+          return action === 'hold' ? Math.min(budgetOf(policy), covered) - spentMs : 'stop';
+        })
+        .then(
+          (result) => {
+            settled(controller);
+            if (closed) return;
+            if (!('asleep' in result)) {
+              letThrough(fn, msg, { coldStart: result.coldStart, waitedMs: result.waitedMs + spentMs });
+              return;
+            }
+            if (action === 'no-wake') {
+              reject(new NoWakePathError(`${fn.key} is asleep and ${request.functionPath} does not wake it`), msg, fn.key);
+            } else if (deps.waitingPage !== undefined) {
+              serveWaitingPage(fn, msg, result.asleep, deps.waitingPage);
+            }
+          },
+          (err: unknown) => (settled(controller), failed(err, msg, fn)),
+        );
+    }
+
+    /** The hold is over: a stream closing later has nothing to abort (saves an error and an event per stream). */
+    function settled(controller: AbortController): void {
+      if (hold === controller) hold = undefined;
+    }
+
+    function serveWaitingPage(fn: FunctionRef, msg: RequestHead, checked: CheckResult, options: WaitingPageOptions): void {
+      // The same single-flight wake a held request joins; nobody waits on it here, so a failure is
+      // only logged (the waker logs wake.failed; the browser's next refresh sees the outcome).
+      waker.wake(fn, checked.status, msg.requestId).then(
+        () => undefined,
+        (err: unknown) =>
+          deps.logger.debug({ event: 'waiting_page.wake_failed', fn: fn.key, err: errorMessage(err) }, 'background wake failed'),
+      );
+      observer?.decision?.('rejected', 'waiting_page');
+      deps.logger.debug({ event: 'request.waiting_page', requestId: msg.requestId, fn: fn.key }, 'browser got the waiting page');
+      call.write(waitingPageResponse(options.page.render(fn), fn.key, options.refreshSec));
+    }
+
+    function holdFor(fn: FunctionRef, msg: RequestHead, budgetMs: number): void {
+      const controller = new AbortController();
+      hold = controller;
+      // Durations only cross to the waker (its clock may not be ours): what is left of the budget, and
+      // the time already spent (override, activity confirmation) added to its waitedMs.
+      const spentMs = Math.max(0, clock.now() - arrivedAt);
+      waker.hold(fn, controller.signal, msg.requestId, { budgetMs: Math.max(0, budgetMs - spentMs) }).then(
         (result) => {
+          settled(controller);
           if (closed) return;
-          observer?.decision?.(result.coldStart ? 'woken' : 'checked');
-          deps.logger.debug({ event: 'request.released', requestId: msg.requestId, fn: fn.key, ...result }, 'held request released');
-          call.write(continueAfterHold({ fn: fn.key, ...result }));
+          // Checked first: at info level the fields object alone was a measurable share of a release.
+          if (deps.logger.isLevelEnabled('debug'))
+            deps.logger.debug({ event: 'request.released', requestId: msg.requestId, fn: fn.key, ...result }, 'held request released');
+          letThrough(fn, msg, { coldStart: result.coldStart, waitedMs: result.waitedMs + spentMs });
         },
+        (err: unknown) => (settled(controller), failed(err, msg, fn)),
+      );
+    }
+
+    /**
+     * CONTINUE (warm when `held` is undefined). With idle tracking the answer asks Envoy for the
+     * response trailers, and a start that must be confirmed first (a scale-down may be under way)
+     * waits for it: confirmed, the request goes on; refused (it went to zero first), it is a cold request.
+     */
+    function letThrough(fn: FunctionRef, msg: RequestHead, held: HoldResult | undefined): void {
+      const start = deps.activity?.started(fn);
+      if (start === undefined) {
+        answerContinue(fn, held, false);
+        return;
+      }
+      tracking = start;
+      if (start.confirmed === undefined) {
+        answerContinue(fn, held, true);
+        return;
+      }
+      // One API write, but it can be slow: the override first, so Envoy's timer cannot fire meanwhile.
+      coverHold(budgetOf(waker.policyOf(fn)));
+      start.confirmed.then(
+        (ok) => confirmedThen(fn, msg, held, start, ok),
         (err: unknown) => {
-          if (closed || err instanceof ClientGoneError) return;
-          reject(call, err, msg, fn.key);
+          deps.logger.warn({ event: 'activity.confirm_failed', fn: fn.key, err: errorMessage(err) }, 'activity not recorded: holding');
+          confirmedThen(fn, msg, held, start, false);
         },
       );
     }
-  };
 
-  function reject(call: ProcessCall, err: unknown, msg: RequestHead, fn: string | undefined): void {
-    const answer = toHttpAnswer(err);
-    observer?.decision?.('rejected', answer.reason);
-    const fields = { event: 'request.rejected', requestId: msg.requestId, fn, status: answer.status, err: errorMessage(err) };
-    if (answer.status >= 500) deps.logger.warn(fields, 'request answered with an error');
-    else deps.logger.debug(fields, 'request rejected');
-    call.write(immediate(answer, fn));
-  }
+    function confirmedThen(fn: FunctionRef, msg: RequestHead, held: HoldResult | undefined, start: ActivityStart, ok: boolean): void {
+      if (closed) return;
+      if (ok) {
+        answerContinue(fn, held, true);
+        return;
+      }
+      // This start let nothing through: ended now, and the request waits for the wake like a cold one.
+      start.end();
+      if (tracking === start) tracking = undefined;
+      const covered = coveredMs ?? coverHold(budgetOf(waker.policyOf(fn)));
+      holdFor(fn, msg, Math.min(budgetOf(waker.policyOf(fn)), covered));
+    }
+
+    function answerContinue(fn: FunctionRef, held: HoldResult | undefined, tracked: boolean): void {
+      if (held === undefined) {
+        observer?.decision?.('warm');
+        call.write(tracked ? CONTINUE_REQUEST_HEADERS_TRACKED : CONTINUE_REQUEST_HEADERS);
+        return;
+      }
+      observer?.decision?.(held.coldStart ? 'woken' : 'checked');
+      call.write(answerFor(fn.key, held.coldStart, tracked).encode(held.waitedMs));
+    }
+
+    function failed(err: unknown, msg: RequestHead, fn: FunctionRef): void {
+      if (closed || err instanceof ClientGoneError) return;
+      reject(err, msg, fn.key);
+    }
+
+    function reject(err: unknown, msg: RequestHead, fn: string | undefined): void {
+      const answer = toHttpAnswer(err);
+      observer?.decision?.('rejected', answer.reason);
+      const fields = { event: 'request.rejected', requestId: msg.requestId, fn, status: answer.status, err: errorMessage(err) };
+      if (answer.status >= 500 && !(err instanceof NoWakePathError)) deps.logger.warn(fields, 'request answered with an error');
+      else deps.logger.debug(fields, 'request rejected');
+      call.write(immediate(answer, fn));
+    }
+  };
 }

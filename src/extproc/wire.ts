@@ -1,3 +1,5 @@
+import type { RequestHints } from '../waiting-page/browser';
+
 /**
  * The few protobuf bytes the warm path needs, read and written by hand. A ProcessingRequest carries
  * the whole header map; decoding it all into objects (ts-proto's decode) would be most of the cost
@@ -12,6 +14,14 @@ export interface RequestHead {
   readonly phase: typeof REQUEST_HEADERS_FIELD;
   readonly path: string;
   readonly requestId: string | undefined;
+  /**
+   * Where the HttpHeaders message lies in the received buffer (a view, valid while the message is
+   * handled): the cold path reads the other headers it needs from it (`requestHints`); the warm path
+   * pays two number stores instead of decoding headers it never looks at.
+   */
+  readonly raw: Buffer;
+  readonly rawStart: number;
+  readonly rawEnd: number;
 }
 
 /** Any other phase: we answer it with an empty "continue" so a misconfigured filter still works. */
@@ -87,6 +97,7 @@ export function decodeIncoming(buf: Buffer): Incoming {
 
 /** HttpHeaders { HeaderMap headers = 1 { repeated HeaderValue headers = 1 } }. */
 function decodeHttpHeaders(cur: Cursor, end: number): RequestHead {
+  const rawStart = cur.pos;
   let path = '';
   let requestId: string | undefined;
   while (cur.pos < end) {
@@ -111,7 +122,7 @@ function decodeHttpHeaders(cur: Cursor, end: number): RequestHead {
       cur.pos = entryEnd;
     }
   }
-  return { phase: REQUEST_HEADERS_FIELD, path, requestId };
+  return { phase: REQUEST_HEADERS_FIELD, path, requestId, raw: cur.buf, rawStart, rawEnd: end };
 }
 
 /** HeaderValue { key = 1; value = 2; raw_value = 3 }: only the headers we use are turned into strings. */
@@ -148,6 +159,81 @@ function keyIs(buf: Buffer, start: number, len: number, key: Buffer): boolean {
   return true;
 }
 
+const HINT_KEYS: readonly (readonly [keyof RequestHints, Buffer])[] = [
+  ['method', Buffer.from(':method', 'latin1')],
+  ['accept', Buffer.from('accept', 'latin1')],
+  ['upgrade', Buffer.from('upgrade', 'latin1')],
+  ['xRequestedWith', Buffer.from('x-requested-with', 'latin1')],
+  ['secFetchMode', Buffer.from('sec-fetch-mode', 'latin1')],
+];
+
+/**
+ * The headers that decide browser or program, read from a request head's HttpHeaders span (cold path
+ * only, and synchronously: the span is a view of the received buffer). Repeated headers are joined
+ * with ", " as HTTP allows. Never throws: the span was already walked once by decodeIncoming.
+ */
+export function requestHints(head: RequestHead): RequestHints {
+  const found: { -readonly [K in keyof RequestHints]: string | undefined } = {
+    method: undefined,
+    accept: undefined,
+    upgrade: undefined,
+    xRequestedWith: undefined,
+    secFetchMode: undefined,
+  };
+  try {
+    const cur = new Cursor(head.raw, head.rawStart);
+    while (cur.pos < head.rawEnd) {
+      const tag = cur.varint();
+      if (tag !== ((1 << 3) | 2)) {
+        cur.skip(tag & 7);
+        continue;
+      }
+      const mapEnd = cur.varint() + cur.pos;
+      while (cur.pos < mapEnd) {
+        const entryTag = cur.varint();
+        if (entryTag !== ((1 << 3) | 2)) {
+          cur.skip(entryTag & 7);
+          continue;
+        }
+        const entryEnd = cur.varint() + cur.pos;
+        const header = decodeNamedHeader(cur, entryEnd);
+        if (header !== undefined) {
+          const before = found[header.which];
+          found[header.which] = before === undefined ? header.value : `${before}, ${header.value}`;
+        }
+        cur.pos = entryEnd;
+      }
+    }
+  } catch {
+    // Malformed past what decodeIncoming needed: what was read so far is all we know.
+  }
+  return found;
+}
+
+/** Like decodeHeaderValue, for the hint keys. */
+function decodeNamedHeader(cur: Cursor, end: number): { which: keyof RequestHints; value: string } | undefined {
+  let which: keyof RequestHints | undefined;
+  let value: string | undefined;
+  let fallback = '';
+  while (cur.pos < end) {
+    const tag = cur.varint();
+    if ((tag & 7) !== 2) {
+      cur.skip(tag & 7);
+      continue;
+    }
+    const len = cur.varint();
+    const start = cur.pos;
+    cur.pos += len;
+    const field = tag >>> 3;
+    if (field === 1) {
+      which = HINT_KEYS.find(([, key]) => keyIs(cur.buf, start, len, key))?.[0];
+      if (which === undefined) return undefined;
+    } else if (field === 3 && len > 0) value = cur.buf.toString('latin1', start, start + len);
+    else if (field === 2) fallback = cur.buf.toString('latin1', start, start + len);
+  }
+  return which === undefined ? undefined : { which, value: value ?? fallback };
+}
+
 /** The empty answer ("continue, no change") for a phase: ProcessingResponse field = request field - 1. */
 export function continueBytes(phase: number): Buffer {
   return Buffer.from([((phase - 1) << 3) | 2, 0]);
@@ -155,3 +241,14 @@ export function continueBytes(phase: number): Buffer {
 
 /** ProcessingResponse { request_headers: HeadersResponse {} }: the whole warm-path answer, 2 bytes. */
 export const CONTINUE_REQUEST_HEADERS: Buffer = continueBytes(REQUEST_HEADERS_FIELD);
+
+/**
+ * ProcessingResponse.mode_override (field 9): ProcessingMode { request_header_mode: SEND (1),
+ * response_header_mode: SKIP (2), response_trailer_mode: SEND (1) }, request_trailer_mode left unset
+ * (0): the exact mode envoy.yaml's `allowed_override_modes` lists. Asks Envoy to keep the ext_proc
+ * stream open until the response ends (the idle tracker's "request over" signal).
+ */
+export const TRACKING_MODE_OVERRIDE: Buffer = Buffer.from([(9 << 3) | 2, 6, 1 << 3, 1, 2 << 3, 2, 6 << 3, 1]);
+
+/** The warm CONTINUE of a tracked request (see ActivitySink): 10 bytes, encoded once. */
+export const CONTINUE_REQUEST_HEADERS_TRACKED: Buffer = Buffer.concat([CONTINUE_REQUEST_HEADERS, TRACKING_MODE_OVERRIDE]);

@@ -1,3 +1,4 @@
+import { providerConnectTimeoutMs, providerPoolOptions } from './provider-tls';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import type { Credentials } from '../config/load';
 import type { CredentialsSource } from './credentials';
@@ -61,12 +62,8 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
   const dispatcher =
     options.dispatcher ??
     new Pool(url.origin, {
-      connections: options.connections,
-      pipelining: 1,
-      keepAliveTimeout: 30_000,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-      connect: { timeout: Math.min(options.timeoutMs, 2_000) },
+      ...providerPoolOptions({ providerConnections: options.connections, providerTimeoutMs: options.timeoutMs }),
+      connect: { timeout: providerConnectTimeoutMs({ providerTimeoutMs: options.timeoutMs }) },
     });
   let lastAuth: { credentials: Credentials; header: string } | undefined;
   const authHeader = (): string | undefined => {
@@ -167,9 +164,11 @@ export function createProviderClient(options: ProviderClientOptions): ProviderCl
 
 function describeNetworkError(err: unknown): string {
   if (err instanceof undiciErrors.UndiciError) return err.code;
-  if (err instanceof Error) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return code ?? err.name;
+  // Duck-typed: errors from node's TLS layer may come from another realm (jest's vm), failing instanceof.
+  if (typeof err === 'object' && err !== null) {
+    const { code, name } = err as { code?: unknown; name?: unknown };
+    if (typeof code === 'string') return code;
+    if (typeof name === 'string') return name;
   }
   return 'unknown error';
 }

@@ -36,3 +36,23 @@ function segmentEnd(path: string, from: number): number {
   }
   return path.length;
 }
+
+/**
+ * The path as the function sees it: what follows `PREFIX/NAME` in `:path`, without query or fragment,
+ * `/` when nothing follows (`/function/hello/healthz?x=1` → `/healthz`). Only for paths that route to a
+ * function; the cold path uses it, the warm path never does.
+ */
+export function functionPathOf(path: string, options: RouterOptions): string {
+  const prefix = options.prefixes.find((p) => path.startsWith(p));
+  if (prefix === undefined) return '/';
+  const from = segmentEnd(path, prefix.length);
+  let end = path.length;
+  for (let i = from; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c === 0x3f || c === 0x23) {
+      end = i;
+      break;
+    }
+  }
+  return from >= end ? '/' : path.slice(from, end);
+}

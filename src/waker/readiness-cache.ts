@@ -1,4 +1,5 @@
 import NodeCache from 'node-cache';
+import type { FunctionPolicy } from '../policy/policy';
 
 /**
  * What we believe about a function without asking the provider. Only two facts are cached: "ready"
@@ -14,6 +15,13 @@ export interface ReadinessCache {
   setReady(key: string, nowMs: number): void;
   setNotFound(key: string, nowMs: number): void;
   delete(key: string): void;
+  /**
+   * The function's policy as its last seen status said (kept apart from readiness: a sleeping
+   * function has no "ready" entry but its no-wake paths and waiting page still apply). The warm path
+   * never reads it: no decision for a ready function depends on policy.
+   */
+  getPolicy(key: string, nowMs: number): FunctionPolicy | undefined;
+  setPolicy(key: string, policy: FunctionPolicy, nowMs: number): void;
   readonly size: { ready: number; notFound: number };
   close(): void;
 }
@@ -22,12 +30,23 @@ export interface ReadinessCacheOptions {
   readonly readyTtlMs: number;
   readonly notFoundTtlMs: number;
   readonly maxKeys: number;
+  /** How long a policy is trusted without a new status (default 10 min); every status seen refreshes it. */
+  readonly policyTtlMs?: number;
 }
+
+interface PolicyEntry {
+  readonly policy: FunctionPolicy;
+  readonly expiresAtMs: number;
+}
+
+export const DEFAULT_POLICY_TTL_MS = 600_000;
 
 export function createReadinessCache(options: ReadinessCacheOptions): ReadinessCache {
   // Separate stores, so a flood of unknown names can never push out the functions that are ready.
   const ready = boundedStore(options.readyTtlMs, options.maxKeys);
   const notFound = boundedStore(options.notFoundTtlMs, options.maxKeys);
+  const policyTtlMs = options.policyTtlMs ?? DEFAULT_POLICY_TTL_MS;
+  const policies = boundedStore(policyTtlMs, options.maxKeys);
   return {
     get(key, nowMs) {
       const state = ready.get<CachedState>(key) ?? notFound.get<CachedState>(key);
@@ -43,11 +62,23 @@ export function createReadinessCache(options: ReadinessCacheOptions): ReadinessC
     },
     setNotFound(key, nowMs) {
       ready.del(key);
+      policies.del(key); // an unknown function has no policy
+
       trySet(notFound, key, { kind: 'not-found', expiresAtMs: nowMs + options.notFoundTtlMs });
     },
     delete(key) {
       ready.del(key);
       notFound.del(key);
+    },
+    getPolicy(key, nowMs) {
+      const entry = policies.get<PolicyEntry>(key);
+      if (entry === undefined) return undefined;
+      if (entry.expiresAtMs > nowMs) return entry.policy;
+      policies.del(key);
+      return undefined;
+    },
+    setPolicy(key, policy, nowMs) {
+      trySet(policies, key, { policy, expiresAtMs: nowMs + policyTtlMs });
     },
     get size() {
       return { ready: ready.keys().length, notFound: notFound.keys().length };
@@ -55,6 +86,7 @@ export function createReadinessCache(options: ReadinessCacheOptions): ReadinessC
     close() {
       ready.close();
       notFound.close();
+      policies.close();
     },
   };
 }
@@ -65,7 +97,7 @@ function boundedStore(ttlMs: number, maxKeys: number): NodeCache {
 }
 
 /** A full store refuses new keys (node-cache throws ECACHEFULL); then we simply do not cache. */
-function trySet(store: NodeCache, key: string, value: CachedState): void {
+function trySet(store: NodeCache, key: string, value: CachedState | PolicyEntry): void {
   try {
     // node-cache counts an existing key against maxKeys too: replace, so a full store can still refresh.
     if (store.has(key)) store.del(key);

@@ -26,7 +26,7 @@ interface Scripted {
  * an unscripted request fails the test loudly. Watches are handed to the test to drive.
  */
 export class FakeKubeClient implements Pick<KubeClient, 'request' | 'watch'> {
-  readonly requests: { readonly method: string; readonly path: string }[] = [];
+  readonly requests: { readonly method: string; readonly path: string; readonly body?: unknown; readonly contentType?: string }[] = [];
   readonly watches: FakeWatch[] = [];
   autoConnect = true;
   private readonly script: Scripted[] = [];
@@ -43,8 +43,12 @@ export class FakeKubeClient implements Pick<KubeClient, 'request' | 'watch'> {
     return this.script.length;
   }
 
-  request(method: string, path: string, options?: { readonly signal?: AbortSignal }): Promise<KubeResponse> {
-    this.requests.push({ method, path });
+  request(
+    method: string,
+    path: string,
+    options?: { readonly signal?: AbortSignal; readonly body?: unknown; readonly contentType?: string },
+  ): Promise<KubeResponse> {
+    this.requests.push({ method, path, body: options?.body, contentType: options?.contentType });
     if (options?.signal?.aborted === true) return Promise.reject(abortReason(options.signal));
     const index = this.script.findIndex((s) => s.match(method, path));
     if (index < 0) return Promise.reject(new Error(`FakeKubeClient: unscripted request ${method} ${path}`));
@@ -96,6 +100,13 @@ export class FakeKubeClient implements Pick<KubeClient, 'request' | 'watch'> {
       for (const waiter of this.watchWaiters.filter((w) => this.watches.length >= w.count)) waiter.resolve();
       if (signal.aborted) onAbort();
     });
+  }
+
+  closed = false;
+
+  close(): Promise<void> {
+    this.closed = true;
+    return Promise.resolve();
   }
 
   /** Resolves once `count` watches were opened in all. */

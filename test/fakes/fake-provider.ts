@@ -14,6 +14,9 @@ export interface FunctionScript {
   readonly startupMs?: number | null;
   /** The `com.openfaas.scale.min` value the provider reports (default 1). */
   readonly minScale?: number;
+  /** Reported as the status's labels and annotations (its per-function policy). */
+  readonly labels?: Record<string, string>;
+  readonly annotations?: Record<string, string>;
 }
 
 interface FunctionState {
@@ -21,6 +24,8 @@ interface FunctionState {
   readyAtMs: number | undefined;
   readonly startupMs: number | null;
   readonly minScale: number;
+  labels: Record<string, string> | undefined;
+  annotations: Record<string, string> | undefined;
   readonly statusFailures: Map<number, Error>;
   scaleFailure: Error | undefined;
 }
@@ -73,7 +78,14 @@ export class FakeProvider implements ProviderClient {
   private statusOf(key: string, state: FunctionState): FunctionStatus {
     const [name = '', namespace] = key.split('.');
     const ready = state.replicas > 0 && state.readyAtMs !== undefined && this.clock.now() >= state.readyAtMs;
-    return { name, namespace, replicas: state.replicas, availableReplicas: ready ? state.replicas : 0, minScale: state.minScale };
+    return {
+      name,
+      namespace,
+      replicas: state.replicas,
+      availableReplicas: ready ? state.replicas : 0,
+      minScale: state.minScale,
+      ...meta(state),
+    };
   }
 
   define(key: string, script: FunctionScript = {}): this {
@@ -83,10 +95,18 @@ export class FakeProvider implements ProviderClient {
       readyAtMs: replicas > 0 ? (script.readyAtMs ?? this.clock.now()) : undefined,
       startupMs: script.startupMs === undefined ? 0 : script.startupMs,
       minScale: script.minScale ?? 1,
+      labels: script.labels,
+      annotations: script.annotations,
       statusFailures: new Map(),
       scaleFailure: undefined,
     });
     return this;
+  }
+
+  /** Its annotations change (an operator edits the policy); pushed to watchers like any change. */
+  annotate(key: string, annotations: Record<string, string>): void {
+    this.state(key).annotations = annotations;
+    this.changed(key);
   }
 
   /** The function disappears: from now on it answers 404. */
@@ -138,6 +158,7 @@ export class FakeProvider implements ProviderClient {
       replicas: state.replicas,
       availableReplicas: ready ? state.replicas : 0,
       minScale: state.minScale,
+      ...meta(state),
     };
   }
 
@@ -158,6 +179,7 @@ export class FakeProvider implements ProviderClient {
           replicas: state.replicas,
           availableReplicas: ready ? state.replicas : 0,
           minScale: state.minScale,
+          ...meta(state),
         };
       });
   }
@@ -206,4 +228,12 @@ export class FakeProvider implements ProviderClient {
   private async delay(signal: AbortSignal | undefined): Promise<void> {
     if (this.latencyMs > 0) await this.clock.sleep(this.latencyMs, signal);
   }
+}
+
+/** Labels and annotations only when scripted: statuses of unscripted functions stay as they were. */
+function meta(state: FunctionState): { labels?: Record<string, string>; annotations?: Record<string, string> } {
+  return {
+    ...(state.labels === undefined ? {} : { labels: state.labels }),
+    ...(state.annotations === undefined ? {} : { annotations: state.annotations }),
+  };
 }

@@ -2,8 +2,17 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildApp, type App } from '../../src/app';
 import { loadConfig, type Config } from '../../src/config/load';
-import { ProcessingRequest } from '../../src/gen/envoy/service/ext_proc/v3/external_processor';
+import { createStreamHandler } from '../../src/extproc/stream-handler';
+import { startH2Server, type GrpcServer } from '../../src/extproc/h2-server';
+import { HealthState } from '../../src/extproc/health';
+import { ProcessingMode_HeaderSendMode } from '../../src/gen/envoy/extensions/filters/http/ext_proc/v3/processing_mode';
+import { ProcessingRequest, type ProcessingResponse } from '../../src/gen/envoy/service/ext_proc/v3/external_processor';
+import type { ActivitySink } from '../../src/idle/activity';
 import { createLogger } from '../../src/logging';
+import { createReadinessCache } from '../../src/waker/readiness-cache';
+import { Waker } from '../../src/waker/waker';
+import { systemClock } from '../../src/clock';
+import { FakeProvider } from '../fakes/fake-provider';
 import { EnvoyLikeClient, requestHeaders } from './envoy-like-client';
 
 /**
@@ -14,6 +23,7 @@ interface FakeFn {
   replicas: number;
   available: number;
   readyAfterScaleMs: number;
+  annotations?: Record<string, string>;
 }
 const functions = new Map<string, FakeFn>();
 const calls: string[] = [];
@@ -42,7 +52,7 @@ describe('ext_proc over the gRPC server', () => {
       }
       res
         .writeHead(200, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ name, replicas: fn.replicas, availableReplicas: fn.available }));
+        .end(JSON.stringify({ name, replicas: fn.replicas, availableReplicas: fn.available, annotations: fn.annotations ?? {} }));
     });
     await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
     const parsed = loadConfig({
@@ -215,5 +225,119 @@ describe('ext_proc over the gRPC server', () => {
     expect(retry?.header?.rawValue.toString()).toBe('2');
     ex.halfClose();
     await ex.ended;
+  });
+
+  test('a browser navigation to a sleeping function: the waiting page at once, and the wake starts', async () => {
+    functions.set('page', { replicas: 0, available: 0, readyAfterScaleMs: 200 });
+    const ex = client.open();
+    ex.send(requestHeaders('/function/page', { accept: 'text/html,*/*;q=0.8', 'sec-fetch-mode': 'navigate' }));
+    expect((await ex.nth(1)).overrideMessageTimeout).toEqual({ seconds: 6, nanos: 0 });
+    const answer = await ex.nth(2);
+    expect(answer.response?.$case).toBe('immediateResponse');
+    if (answer.response?.$case !== 'immediateResponse') return;
+    const headers: Record<string, string | undefined> = Object.fromEntries(
+      (answer.response.value.headers?.setHeaders ?? []).map((h) => [h.header?.key ?? '', h.header?.rawValue.toString()]),
+    );
+    expect([answer.response.value.status?.code, headers['content-type'], headers['cache-control']]).toEqual([
+      503,
+      'text/html; charset=utf-8',
+      'no-store',
+    ]);
+    expect(answer.response.value.body.toString()).toContain('<code>page</code> in namespace <code>openfaas-fn</code>');
+    ex.halfClose();
+    await ex.ended;
+    // The background wake scaled it; a later plain request finds it ready without another scale.
+    for (let i = 0; i < 200 && !calls.includes('POST /system/scale-function/page'); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(calls.filter((c) => c.startsWith('POST'))).toEqual(['POST /system/scale-function/page']);
+  });
+
+  test('a no-wake path of a sleeping function: 503 at once, no scale call', async () => {
+    functions.set('health', { replicas: 0, available: 0, readyAfterScaleMs: 200, annotations: { 'faas-waker/no-wake-paths': '/healthz' } });
+    const ex = client.open();
+    ex.send(requestHeaders('/function/health/healthz'));
+    const answer = await ex.nth(2);
+    expect(answer.response?.$case === 'immediateResponse' ? answer.response.value.status?.code : undefined).toBe(503);
+    ex.halfClose();
+    await ex.ended;
+    // Other tests' wakes may still poll in the background: only this function's calls count.
+    expect(calls.filter((c) => c.endsWith('/health'))).toEqual(['GET /system/function/health']);
+  });
+});
+
+describe('ext_proc over the gRPC server: idle tracking (mode_override)', () => {
+  let server: GrpcServer;
+  let client: EnvoyLikeClient;
+  let waker: Waker;
+  const cache = createReadinessCache({ readyTtlMs: 60_000, notFoundTtlMs: 1000, maxKeys: 100 });
+  const ends: string[] = [];
+  const activity: ActivitySink = {
+    started: (fn) => ({ end: () => void ends.push(fn.key) }),
+  };
+
+  beforeAll(async () => {
+    const provider = new FakeProvider(systemClock).define('busy.openfaas-fn', { replicas: 1 });
+    const logger = createLogger('silent');
+    waker = new Waker(
+      {
+        holdTimeoutMs: 5000,
+        wakeTimeoutMs: 5000,
+        maxHeldPerFunction: 10,
+        maxHeldTotal: 10,
+        pollMinIntervalMs: 25,
+        pollMaxIntervalMs: 100,
+        maxLearned: 10,
+      },
+      { provider, cache, clock: systemClock, logger },
+    );
+    const handler = createStreamHandler({
+      waker,
+      router: { prefixes: ['/function/'], defaultNamespace: 'openfaas-fn' },
+      logger,
+      holdTimeoutMs: 5000,
+      overrideMarginMs: 1000,
+      activity,
+    });
+    server = await startH2Server('127.0.0.1:0', handler, new HealthState());
+    client = new EnvoyLikeClient(server.port);
+  });
+
+  afterAll(async () => {
+    client.close();
+    waker.stop();
+    cache.close();
+    await server.stop(1000);
+  });
+
+  const TRACKING_MODE = {
+    requestHeaderMode: ProcessingMode_HeaderSendMode.SEND,
+    responseHeaderMode: ProcessingMode_HeaderSendMode.SKIP,
+    requestBodyMode: 0,
+    responseBodyMode: 0,
+    requestTrailerMode: ProcessingMode_HeaderSendMode.DEFAULT,
+    responseTrailerMode: ProcessingMode_HeaderSendMode.SEND,
+  };
+
+  test('held, then tracked: the after-hold CONTINUE and the warm one carry the mode override; trailers get their continue; end() once', async () => {
+    const checkMode = (res: ProcessingResponse): void => {
+      expect(res.response?.$case).toBe('requestHeaders');
+      expect(res.modeOverride).toEqual(TRACKING_MODE);
+    };
+    const first = client.open();
+    first.send(requestHeaders('/function/busy'));
+    expect((await first.nth(1)).overrideMessageTimeout).toEqual({ seconds: 6, nanos: 0 });
+    checkMode(await first.nth(2)); // after the status call ("checked")
+    first.send(ProcessingRequest.fromPartial({ request: { $case: 'responseTrailers', value: { trailers: { headers: [] } } } }));
+    expect((await first.nth(3)).response).toEqual({ $case: 'responseTrailers', value: { headerMutation: undefined } });
+    expect(ends).toEqual([]);
+    first.halfClose();
+    await first.ended;
+
+    const warm = client.open();
+    warm.send(requestHeaders('/function/busy'));
+    checkMode(await warm.nth(1));
+    warm.halfClose();
+    await warm.ended;
+    for (let i = 0; i < 200 && ends.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(ends).toEqual(['busy.openfaas-fn', 'busy.openfaas-fn']);
   });
 });

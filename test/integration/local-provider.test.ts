@@ -212,6 +212,99 @@ describe('local provider API', () => {
   });
 });
 
+describe('local provider: a readiness gap (listen-delay) and labels/annotations', () => {
+  let p: LocalProvider;
+  const events: { event: string; fields: Record<string, unknown> }[] = [];
+  beforeAll(async () => {
+    p = await startLocalProvider({
+      functionEntry: functionEntry(),
+      log: (event, fields) => void events.push({ event, fields }),
+      functions: [
+        'gap:100:listen-delay=1000',
+        {
+          name: 'tagged',
+          namespace: 'openfaas-fn',
+          startDelayMs: 0,
+          minScale: 2,
+          labels: { 'faas-waker/hold-timeout': '5s', 'com.openfaas.scale.min': '3' },
+          annotations: { 'com.openfaas.ready.http.path': '/_/ready', 'faas-waker/no-wake-paths': '/health,/robots.txt' },
+        },
+      ],
+    });
+  });
+  afterAll(() => p.close());
+  beforeEach(async () => expect((await post(`${p.url}/_/reset`, {})).status).toBe(200));
+
+  it('reports availableReplicas while connections are still refused (500, as faas-provider), then serves; counters tell them apart', async () => {
+    expect((await post(`${p.url}/system/scale-function/gap`, { replicas: 1 })).status).toBe(202);
+    await waitFor(async () => (await stats(p)).functions['gap.openfaas-fn']?.availableReplicas === 1);
+    const status = JSON.parse((await call(`${p.url}/system/function/gap`)).text) as Record<string, unknown>;
+    expect(status).toMatchObject({ replicas: 1, availableReplicas: 1 });
+    // Reported ready, not accepting: the child is spawned only 1000 ms after the announcement.
+    const during = await Promise.all([call(`${p.url}/function/gap`, { method: 'POST', body: 'x' }), call(`${p.url}/function/gap/_/ready`)]);
+    expect(during.map((r) => [r.status, r.text])).toEqual([
+      [500, "Can't reach service for: gap."],
+      [500, "Can't reach service for: gap."],
+    ]);
+    await waitFor(async () => (await call(`${p.url}/function/gap`)).status === 200);
+    const fn = (await stats(p)).functions['gap.openfaas-fn'];
+    expect(fn?.readyAtMs).toBeGreaterThanOrEqual((fn?.availableAtMs ?? Infinity) + 1000);
+    expect(fn?.availableAtMs).toBeGreaterThanOrEqual((fn?.scaleRequestedAtMs ?? Infinity) + 100);
+    expect(fn?.proxyFailuresByMethod['POST']).toBe(1);
+    expect(fn?.proxyFailures).toBe((fn?.proxyFailuresByMethod['GET'] ?? 0) + 1);
+    expect(fn?.proxied).toBeGreaterThan(fn?.proxyFailures ?? Infinity);
+  });
+
+  it('answers 503 (no endpoints) before the announcement and counts it apart from failed connections', async () => {
+    expect((await call(`${p.url}/function/gap`, { method: 'POST', body: 'x' })).status).toBe(503);
+    expect((await stats(p)).functions['gap.openfaas-fn']).toMatchObject({
+      noEndpoints: 1,
+      proxied: 0,
+      proxyFailures: 0,
+      availableAtMs: null,
+    });
+  });
+
+  it('scaling to zero during the gap cancels that start: a later wake spawns exactly one child', async () => {
+    const mark = events.length;
+    expect((await post(`${p.url}/system/scale-function/gap`, { replicas: 1 })).status).toBe(202);
+    await waitFor(async () => (await stats(p)).functions['gap.openfaas-fn']?.availableReplicas === 1);
+    expect((await post(`${p.url}/system/scale-function/gap`, { replicas: 0 })).status).toBe(202);
+    expect((await stats(p)).functions['gap.openfaas-fn']).toMatchObject({ replicas: 0, availableReplicas: 0, availableAtMs: null });
+    expect((await post(`${p.url}/system/scale-function/gap`, { replicas: 1 })).status).toBe(202);
+    await waitFor(async () => (await call(`${p.url}/function/gap`)).status === 200);
+    // The second child spawns a full listen delay after the second scale, so after the first one would have.
+    const seen = events.slice(mark).filter((e) => e.fields['function'] === 'gap.openfaas-fn');
+    expect(seen.filter((e) => e.event === 'available')).toHaveLength(2);
+    expect(seen.filter((e) => e.event === 'start')).toHaveLength(1);
+  });
+
+  it('reports labels (over its own) and annotations in status and list', async () => {
+    const status = JSON.parse((await call(`${p.url}/system/function/tagged`)).text) as Record<string, unknown>;
+    expect(status).toMatchObject({
+      labels: { faas_function: 'tagged', 'com.openfaas.scale.min': '3', 'faas-waker/hold-timeout': '5s' },
+      annotations: { 'com.openfaas.ready.http.path': '/_/ready', 'faas-waker/no-wake-paths': '/health,/robots.txt' },
+    });
+    const list = JSON.parse((await call(`${p.url}/system/functions`)).text) as { name: string; annotations: Record<string, string> }[];
+    expect(list.find((f) => f.name === 'tagged')?.annotations['faas-waker/no-wake-paths']).toBe('/health,/robots.txt');
+    expect(list.find((f) => f.name === 'gap')?.annotations).toEqual({});
+  });
+
+  it('adds a function with labels and annotations at runtime; bad ones answer 400', async () => {
+    const added = await post(`${p.url}/_/functions`, {
+      spec: 'runtime:0',
+      labels: { 'faas-waker/waiting-page': 'on' },
+      annotations: { 'faas-waker/ready-path': '/ok' },
+    });
+    expect(added.status).toBe(201);
+    const status = JSON.parse((await call(`${p.url}/system/function/runtime`)).text) as Record<string, unknown>;
+    expect(status).toMatchObject({ labels: { 'faas-waker/waiting-page': 'on' }, annotations: { 'faas-waker/ready-path': '/ok' } });
+    expect((await post(`${p.url}/_/functions`, { spec: 'bad1:0', labels: { 'a b': 'x' } })).status).toBe(400);
+    expect((await post(`${p.url}/_/functions`, { spec: 'bad2:0', annotations: { k: 1 } })).status).toBe(400);
+    expect((await post(`${p.url}/_/functions`, { spec: 'bad3:0', labels: ['x'] })).status).toBe(400);
+  });
+});
+
 describe('local provider with basic auth and faasd-style 200', () => {
   let p: LocalProvider;
   beforeAll(async () => {
@@ -279,6 +372,43 @@ describe('local provider CLI', () => {
     proc?.kill(signal);
     expect(await exited).toEqual(signal === 'SIGTERM' ? { code: 0, sig: null } : { code: null, sig: 'SIGKILL' });
     await waitFor(() => !isAlive(pid), 3_000);
+  });
+
+  it('takes labels and annotations from flags, split at the first colon and equals sign', async () => {
+    const url = await startCli([
+      '--function',
+      'hello.staging:0',
+      '--function-label',
+      'hello.staging:faas-waker/hold-timeout=2s',
+      '--function-annotation',
+      'hello.staging:faas-waker/no-wake-paths=/a=b,/c:d',
+    ]);
+    const status = JSON.parse((await call(`${url}/system/function/hello?namespace=staging`)).text) as Record<string, unknown>;
+    expect(status).toMatchObject({ labels: { 'faas-waker/hold-timeout': '2s' }, annotations: { 'faas-waker/no-wake-paths': '/a=b,/c:d' } });
+  });
+
+  it.each([
+    [['--function', 'hello:0', '--function-label', 'other:k=v']],
+    [['--function', 'hello:0', '--function-annotation', 'hello:novalue']],
+    [['--function', 'hello:0:listen-delay=soon']],
+    [['--function', 'hello:gate:listen-delay=5']],
+  ])('exits 2 on bad label, annotation or listen-delay flags: %j', async (args) => {
+    const child = spawn(process.execPath, [join(buildDir, 'dev', 'provider', 'main.js'), '--port', '0', ...args], { stdio: 'ignore' });
+    proc = child;
+    expect(await new Promise((r) => child.once('exit', r))).toBe(2);
+  });
+
+  it('prints its usage, with the listen-delay and label/annotation syntax, on --help', async () => {
+    const child = spawn(process.execPath, [join(buildDir, 'dev', 'provider', 'main.js'), '--help'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    proc = child;
+    let out = '';
+    child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    expect(await new Promise((r) => child.once('exit', r))).toBe(0);
+    expect(out).toContain('listen-delay=MS');
+    expect(out).toContain('--function-label name[.ns]:key=value');
+    expect(out).toContain('--function-annotation name[.ns]:key=value');
   });
 
   it('exits 2 on invalid flags', async () => {

@@ -231,7 +231,8 @@ describe('deploy/envoy-gateway', () => {
 
   it('sends request headers only, fails closed, and accepts the cold-start metadata', () => {
     const mode = obj(extProc['processingMode'], 'processingMode');
-    expect(Object.keys(mode)).toEqual(['request']); // no response phase: no second round trip
+    expect(Object.keys(mode).sort()).toEqual(['allowModeOverride', 'request']); // no response phase: no second round trip
+    expect(mode['allowModeOverride']).toBe(true); // faas-waker's end-of-request signal for scale-to-zero functions
     expect(obj(mode['request'], 'processingMode.request')['body']).toBeUndefined();
     expect(extProc['failOpen']).toBe(false);
     expect(parseDuration(str(extProc['messageTimeout'], 'messageTimeout'))).toBeGreaterThanOrEqual(1000);

@@ -25,6 +25,21 @@ const FIRST_ANSWER_BUDGET_MS = 15_000;
 const MIN_EXT_PROC_STREAMS = 100_000;
 /** Warm requests in flight alongside a full hold table. */
 const WARM_HEADROOM = 10_000;
+/** The router's retry_on conditions in Envoy 1.40 (reset-before-request since 1.31). `envoy --mode validate`
+ * accepts any string there and Envoy ignores an unknown token, so a typo would silently drop a retry. */
+const ENVOY_RETRY_ON = new Set([
+  '5xx',
+  'gateway-error',
+  'reset',
+  'reset-before-request',
+  'connect-failure',
+  'envoy-ratelimited',
+  'retriable-4xx',
+  'refused-stream',
+  'retriable-status-codes',
+  'retriable-headers',
+  'http3-post-connect-failure',
+]);
 
 /** faas-waker's defaults, read through its own config loader (src/config/settings.ts). */
 function wakerDefaults(): Config {
@@ -118,8 +133,28 @@ describe.each(BOOTSTRAPS)('%s', (file) => {
       request_trailer_mode: 'SKIP',
       response_trailer_mode: 'SKIP',
     });
-    expect(p.extProc['allow_mode_override']).toBe(false);
     expect(p.extProc['observability_mode']).toBeUndefined();
+  });
+
+  it('lets faas-waker switch on the end-of-request signal, and nothing else', () => {
+    // Envoy compares the effective override (unset header/trailer modes filled from processing_mode) with
+    // each entry, request_header_mode aside; any difference and it ignores the override without a word.
+    // test/e2e/envoy-mode-override.test.ts proves faas-waker's real bytes match with the real Envoy.
+    expect(p.extProc['allow_mode_override']).toBe(true);
+    expect(p.extProc['allowed_override_modes']).toEqual([
+      {
+        request_header_mode: 'SEND',
+        response_header_mode: 'SKIP',
+        request_body_mode: 'NONE',
+        response_body_mode: 'NONE',
+        request_trailer_mode: 'SKIP',
+        response_trailer_mode: 'SEND',
+      },
+    ]);
+  });
+
+  it('upgrades WebSocket requests (after ext_proc held them like any request)', () => {
+    expect(p.hcm['upgrade_configs']).toEqual([{ upgrade_type: 'websocket' }]);
   });
 
   it('bounds the wait for the first answer and lets a hold extend the message timer', () => {
@@ -154,7 +189,16 @@ describe.each(BOOTSTRAPS)('%s', (file) => {
   it('accepts faas-waker metadata and forwards only the headers it reads', () => {
     expect(at(p.extProc, 'metadata_options.receiving_namespaces.untyped')).toEqual(['faas_waker']);
     const patterns = list(at(p.extProc, 'forward_rules.allowed_headers.patterns'), 'patterns');
-    expect(patterns.map((x) => at(x, 'exact')).sort()).toEqual([':authority', ':method', ':path', 'x-request-id']);
+    expect(patterns.map((x) => at(x, 'exact')).sort()).toEqual([
+      ':authority',
+      ':method',
+      ':path',
+      'accept', // the next four tell a browser (waiting page) from an XHR, fetch() or WebSocket (held)
+      'sec-fetch-mode',
+      'upgrade',
+      'x-request-id',
+      'x-requested-with',
+    ]);
     expect(p.hcm['generate_request_id']).toBe(true);
     expect(p.extProc['stat_prefix']).toBe('faas_waker');
   });
@@ -166,26 +210,65 @@ describe.each(BOOTSTRAPS)('%s', (file) => {
     expect(names[names.length - 1]).toBe(ROUTER_FILTER);
   });
 
-  it('routes functions to the gateway with a short retry for the readiness gap', () => {
+  it('replays only idempotent function requests; the rest only when Envoy knows the function never saw them', () => {
     const clusterNames = p.clusters.map((c) => c['name']);
     for (const r of p.routes.filter((x) => x['route'] !== undefined)) {
       expect(clusterNames).toContain(at(r, 'route.cluster'));
     }
-    for (const [name, prefix] of [
+    const retryOn = (r: Obj): string[] => String(at(r, 'route.retry_policy.retry_on')).split(',').sort();
+    const methods = (r: Obj): unknown => list(at(r, 'match.headers'), 'headers').map((h) => obj(h, 'header'));
+    const neverDelivered = ['connect-failure', 'refused-stream', 'reset-before-request'];
+    for (const [base, prefix] of [
       ['function', '/function/'],
       ['async_function', '/async-function/'],
     ] as const) {
-      const r = named(p.routes, name, 'routes');
-      expect(at(r, 'match.prefix')).toBe(prefix);
-      expect(at(r, 'route.cluster')).toBe('function_gateway');
-      const retry = obj(at(r, 'route.retry_policy'), 'retry_policy');
-      expect(String(retry['retry_on']).split(',')).toEqual(expect.arrayContaining(['connect-failure', 'retriable-status-codes']));
-      expect(retry['retriable_status_codes']).toContain(503);
-      expect(retry['num_retries']).toBeGreaterThan(0);
+      const idempotent = named(p.routes, `${base}_idempotent`, 'routes');
+      const rest = named(p.routes, base, 'routes');
+      // The method-matched route comes first, so only what it does not match falls through to the rest.
+      expect(p.routes.indexOf(idempotent)).toBeLessThan(p.routes.indexOf(rest));
+      expect(at(idempotent, 'match.prefix')).toBe(prefix);
+      expect(methods(idempotent)).toEqual([
+        { name: ':method', string_match: { safe_regex: { regex: 'GET|HEAD|OPTIONS|TRACE|PUT|DELETE' } } },
+      ]);
+      expect(retryOn(idempotent)).toEqual(['connect-failure', 'refused-stream', 'reset', 'retriable-status-codes']);
+      expect(at(idempotent, 'route.retry_policy.retriable_status_codes')).toEqual([503]);
+      expect(at(rest, 'match')).toEqual({ prefix });
+      expect(retryOn(rest)).toEqual(neverDelivered);
+      expect(at(rest, 'route.retry_policy.retriable_status_codes')).toBeUndefined();
+      for (const r of [idempotent, rest]) {
+        expect(at(r, 'route.cluster')).toBe('function_gateway');
+        expect(at(r, 'route.retry_policy.num_retries')).toBeGreaterThan(0);
+      }
     }
+    const grpc = named(p.routes, 'function_grpc', 'routes');
+    expect(p.routes.indexOf(grpc)).toBeLessThan(p.routes.indexOf(named(p.routes, 'function_idempotent', 'routes')));
+    expect(retryOn(grpc)).toEqual(neverDelivered);
+    for (const name of ['function_gateway', 'function_grpc']) {
+      expect(num(defaultThreshold(named(p.clusters, name, 'clusters')), 'max_retries')).toBeGreaterThan(3);
+    }
+  });
+
+  it('names only retry conditions Envoy knows (it ignores an unknown or misspelt one without a word)', () => {
+    const used = p.routes.flatMap((r) => {
+      const retryOn = obj(r['route'] ?? {}, 'route')['retry_policy'];
+      return retryOn === undefined ? [] : String(at(retryOn, 'retry_on')).split(',');
+    });
+    expect(used.length).toBeGreaterThan(0);
+    expect(used.filter((t) => !ENVOY_RETRY_ON.has(t))).toEqual([]);
+  });
+
+  it('sends gRPC function calls over HTTP/2 to the same address as function_gateway, everything else over HTTP/1.1', () => {
+    const grpc = named(p.routes, 'function_grpc', 'routes');
+    expect(at(grpc, 'match')).toEqual({
+      prefix: '/function/',
+      headers: [{ name: 'content-type', string_match: { prefix: 'application/grpc' } }],
+    });
+    expect(at(grpc, 'route.cluster')).toBe('function_grpc');
+    const h2 = named(p.clusters, 'function_grpc', 'clusters');
+    expect(at(h2, ['typed_extension_protocol_options', HTTP_OPTIONS, 'explicit_http_config', 'http2_protocol_options'])).toBeDefined();
     const gateway = named(p.clusters, 'function_gateway', 'clusters');
-    const gwDefault = obj(list(at(gateway, 'circuit_breakers.thresholds'), 'thresholds')[0], 'threshold');
-    expect(gwDefault['max_retries']).toBeGreaterThan(3);
+    expect(gateway['typed_extension_protocol_options']).toBeUndefined(); // the OpenFaaS gateway speaks HTTP/1.1 only
+    expect(endpointAddress(h2)).toEqual(endpointAddress(gateway));
   });
 
   it('serves /healthz without faas-waker and passes everything else through', () => {
@@ -215,7 +298,7 @@ describe.each(BOOTSTRAPS)('%s', (file) => {
   it('keeps the names and plain numeric ports a test launcher patches', () => {
     expect(typeof at(p.bootstrap, 'admin.address.socket_address.port_value')).toBe('number');
     expect(typeof at(p.listener, 'address.socket_address.port_value')).toBe('number');
-    for (const name of ['faas_waker', 'function_gateway']) {
+    for (const name of ['faas_waker', 'function_gateway', 'function_grpc']) {
       expect(typeof endpointAddress(named(p.clusters, name, 'clusters'))['port_value']).toBe('number');
     }
   });
@@ -247,7 +330,6 @@ describe.each(BOOTSTRAPS)('%s keeps Envoy limits above faas-waker defaults', (fi
   const waker = wakerDefaults();
   const heldTotal = waker.maxHeldTotal;
   const faasWaker = named(p.clusters, 'faas_waker', 'clusters');
-  const gateway = named(p.clusters, 'function_gateway', 'clusters');
   const upstreamH2 = obj(
     at(faasWaker, ['typed_extension_protocol_options', HTTP_OPTIONS, 'explicit_http_config', 'http2_protocol_options']),
     'faas_waker http2',
@@ -278,12 +360,19 @@ describe.each(BOOTSTRAPS)('%s keeps Envoy limits above faas-waker defaults', (fi
     expect(durationMs(keepalive['timeout'], 'timeout')).toBeGreaterThanOrEqual(durationMs(p.extProc['message_timeout'], 'message_timeout'));
   });
 
-  it('function_gateway: a full release (and one retry each) fits without overflow', () => {
-    const t = defaultThreshold(gateway);
+  it.each(['function_gateway', 'function_grpc'])('%s: a full release (and one retry each) fits without overflow', (name) => {
+    const t = defaultThreshold(named(p.clusters, name, 'clusters'));
     expect(num(t, 'max_requests')).toBeGreaterThanOrEqual(heldTotal + WARM_HEADROOM);
     expect(num(t, 'max_pending_requests')).toBeGreaterThanOrEqual(heldTotal + WARM_HEADROOM);
     expect(num(t, 'max_retries')).toBeGreaterThanOrEqual(heldTotal);
     expect(num(t, 'max_connections')).toBeGreaterThan(0);
+  });
+
+  it('function_grpc: its connections carry a full release', () => {
+    const grpc = named(p.clusters, 'function_grpc', 'clusters');
+    const h2 = obj(at(grpc, ['typed_extension_protocol_options', HTTP_OPTIONS, 'explicit_http_config', 'http2_protocol_options']), 'h2');
+    const t = defaultThreshold(grpc);
+    expect(num(t, 'max_connections') * num(h2, 'max_concurrent_streams')).toBeGreaterThanOrEqual(num(t, 'max_requests'));
   });
 
   it('downstream: the connection cap holds every request on its own HTTP/1 connection, and h2 flood limits fit the stream cap', () => {
@@ -323,6 +412,7 @@ describe('envoy.yaml (tests and demo)', () => {
     expect(at(p.listener, 'address.socket_address')).toEqual({ address: '127.0.0.1', port_value: 10000 });
     expect(endpointAddress(named(p.clusters, 'faas_waker', 'clusters'))).toEqual({ address: '127.0.0.1', port_value: 50051 });
     expect(endpointAddress(named(p.clusters, 'function_gateway', 'clusters'))).toEqual({ address: '127.0.0.1', port_value: 8080 });
+    expect(endpointAddress(named(p.clusters, 'function_grpc', 'clusters'))).toEqual({ address: '127.0.0.1', port_value: 8080 });
   });
 });
 
@@ -349,6 +439,7 @@ describe('envoy-compose.yaml', () => {
     expect(at(p.listener, 'address.socket_address.address')).toBe('0.0.0.0');
     expect(endpointAddress(named(p.clusters, 'faas_waker', 'clusters'))).toEqual({ address: 'faas-waker', port_value: 50051 });
     expect(endpointAddress(named(p.clusters, 'function_gateway', 'clusters'))).toEqual({ address: 'gateway', port_value: 8080 });
+    expect(endpointAddress(named(p.clusters, 'function_grpc', 'clusters'))).toEqual({ address: 'gateway', port_value: 8080 });
     for (const c of p.clusters) expect(c['type']).toBe('STRICT_DNS');
   });
 });

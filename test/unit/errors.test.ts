@@ -8,6 +8,7 @@ import {
   ProviderUnavailableError,
   QueueFullError,
   ShuttingDownError,
+  NoWakePathError,
   toHttpAnswer,
   WakeError,
   WakeTimeoutError,
@@ -87,6 +88,17 @@ describe('toHttpAnswer: the status table (DESIGN.md §5)', () => {
       new ShuttingDownError(DETAIL),
       { status: 503, reason: 'shutting_down', body: 'shutting down, retry\n', details: 'faas_waker_shutting_down', retryAfterSec: 1 },
     ],
+    [
+      'NoWakePathError',
+      new NoWakePathError(DETAIL),
+      {
+        status: 503,
+        reason: 'no_wake_path',
+        body: 'function is asleep; this path does not wake it\n',
+        details: 'faas_waker_no_wake_path',
+        retryAfterSec: 5,
+      },
+    ],
     ['plain Error', new Error(DETAIL), { status: 500, reason: 'internal', body: 'internal error\n', details: 'faas_waker_internal_error' }],
     [
       'TypeError',
@@ -113,6 +125,7 @@ describe('toHttpAnswer: the status table (DESIGN.md §5)', () => {
       new WakeTimeoutError('x'),
       new ProviderUnavailableError('x'),
       new ShuttingDownError('x'),
+      new NoWakePathError('x'),
     ];
     for (const err of errors) expect([503, 504]).toContain(toHttpAnswer(err).status);
   });
@@ -129,6 +142,7 @@ describe('WakeError classes', () => {
     [new ProviderUnavailableError('m'), 'PROVIDER_UNAVAILABLE', 'ProviderUnavailableError'],
     [new ShuttingDownError('m'), 'SHUTTING_DOWN', 'ShuttingDownError'],
     [new ClientGoneError('m'), 'CLIENT_GONE', 'ClientGoneError'],
+    [new NoWakePathError('m'), 'NO_WAKE_PATH', 'NoWakePathError'],
   ])('%p has code %s and name %s', (err, code, name) => {
     expect(err).toBeInstanceOf(WakeError);
     expect(err).toBeInstanceOf(Error);

@@ -50,6 +50,12 @@ describe('functionStatus: readiness from the Service when there is one', () => {
     ['spec.replicas unset means 1', deployment({}), [], { replicas: 1, availableReplicas: 0 }],
     ['scaled to zero', deployment({ replicas: 0, available: 0 }), [slice()], { replicas: 0, availableReplicas: 0 }],
     [
+      'scaled to zero while its old endpoints still look ready: none available (they are going away)',
+      deployment({ replicas: 0, available: 1 }),
+      [slice(true)],
+      { replicas: 0, availableReplicas: 0 },
+    ],
+    [
       'Service with a not-ready endpoint only, Deployment says available',
       deployment({ replicas: 1, available: 1 }),
       [slice(false)],

@@ -1,3 +1,4 @@
+import { NO_POLICY } from '../../src/policy/policy';
 import { createReadinessCache, type ReadinessCache } from '../../src/waker/readiness-cache';
 
 describe('readiness cache', () => {
@@ -89,5 +90,19 @@ describe('readiness cache', () => {
     cache.setReady('hot', 0);
     expect(cache.get('hot', 0)?.kind).toBe('ready');
     expect(cache.size).toEqual({ ready: 1, notFound: 5 });
+  });
+
+  test('policies: kept apart from readiness, expire at their TTL, dropped for an unknown function', () => {
+    cache = createReadinessCache({ readyTtlMs: 2000, notFoundTtlMs: 1000, maxKeys: 100, policyTtlMs: 5000 });
+    const policy = { ...NO_POLICY, waitingPage: false };
+    cache.setPolicy('fn', policy, 0);
+    expect([cache.getPolicy('fn', 4999), cache.get('fn', 0)]).toEqual([policy, undefined]);
+    cache.setReady('fn', 0);
+    cache.delete('fn'); // stale readiness does not make the policy stale
+    expect(cache.getPolicy('fn', 1)).toBe(policy);
+    expect(cache.getPolicy('fn', 5000)).toBeUndefined();
+    cache.setPolicy('gone', policy, 0);
+    cache.setNotFound('gone', 0);
+    expect(cache.getPolicy('gone', 0)).toBeUndefined();
   });
 });

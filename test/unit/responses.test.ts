@@ -4,10 +4,12 @@ import { FunctionNotFoundError, InvalidFunctionNameError, QueueFullError, toHttp
 import {
   continueAfterHold,
   HEADER_COLD_START,
+  heldAnswer,
   HEADER_WAIT_MS,
   immediate,
   METADATA_NAMESPACE,
   overrideTimeout,
+  waitingPageResponse,
 } from '../../src/extproc/responses';
 
 function header(key: string, value: string): unknown {
@@ -100,5 +102,79 @@ describe('continueAfterHold', () => {
       'x-faas-waker-wait-ms',
       'faas_waker',
     ]);
+  });
+});
+
+describe('heldAnswer: one encoding per wake, reused for every waiter', () => {
+  const fn = 'a-function-with-a-long-name-to-cross-the-one-byte-length.openfaas-fn';
+  // Digit counts and sizes where a varint length grows a byte.
+  const waits = [0, 9, 10, 99, 127, 128, 999, 1000, 16_383, 16_384, 99_999_999, 1e12];
+
+  test.each([
+    [true, false],
+    [false, false],
+    [true, true],
+    [false, true],
+  ])('coldStart %s, tracked %s: every wait decodes to its own headers and metadata', (coldStart, tracked) => {
+    const answer = heldAnswer(fn, coldStart, tracked);
+    for (const waitedMs of waits) {
+      const decoded = ProcessingResponse.decode(answer.encode(waitedMs));
+      const mutation = decoded.response?.$case === 'requestHeaders' ? decoded.response.value.response?.headerMutation : undefined;
+      expect(mutation?.setHeaders).toEqual([header(HEADER_COLD_START, String(coldStart)), header(HEADER_WAIT_MS, String(waitedMs))]);
+      expect(decoded.dynamicMetadata).toStrictEqual({
+        faas_waker: {
+          function: fn,
+          cold_start: coldStart,
+          wait_ms: waitedMs,
+          outcome: coldStart ? 'cold' : 'held',
+          ...(coldStart ? { cold_start_ms: waitedMs } : {}),
+        },
+      });
+      expect(decoded.modeOverride === undefined).toBe(!tracked);
+    }
+  });
+
+  test('reuse changes nothing: the same bytes as a fresh encoding, whatever came before', () => {
+    const answer = heldAnswer(fn, true, false);
+    const first = answer.encode(42);
+    answer.encode(123_456);
+    expect(answer.encode(42)).toEqual(first);
+    expect(first).toEqual(continueAfterHold({ fn, coldStart: true, waitedMs: 42 }));
+  });
+});
+
+describe('continueAfterHold for a tracked request', () => {
+  test('the same answer plus exactly the tracking mode_override; untracked has none', () => {
+    const result = { fn: 'hello.openfaas-fn', coldStart: true, waitedMs: 812 };
+    const plain = ProcessingResponse.decode(continueAfterHold(result));
+    const tracked = ProcessingResponse.decode(continueAfterHold(result, true));
+    expect(plain.modeOverride).toBeUndefined();
+    expect(tracked.modeOverride).toEqual({
+      requestHeaderMode: 1,
+      responseHeaderMode: 2,
+      requestBodyMode: 0,
+      responseBodyMode: 0,
+      requestTrailerMode: 0,
+      responseTrailerMode: 1,
+    });
+    expect({ ...tracked, modeOverride: undefined }).toEqual(plain);
+  });
+});
+
+describe('waitingPageResponse', () => {
+  test('503, HTML, retry-after + refresh, no-store, the page as body, metadata outcome', () => {
+    const decoded = ProcessingResponse.decode(waitingPageResponse('<p>starting é</p>', 'hello.openfaas-fn', 2));
+    expect(decoded.response?.$case).toBe('immediateResponse');
+    if (decoded.response?.$case !== 'immediateResponse') return;
+    const value = decoded.response.value;
+    const headers = (value.headers?.setHeaders ?? []).map((h) => [h.header?.key, h.header?.value, h.header?.rawValue.toString('latin1')]);
+    expect(headers).toEqual([
+      ['content-type', '', 'text/html; charset=utf-8'],
+      ['retry-after', '', '2'],
+      ['refresh', '', '2'],
+      ['cache-control', '', 'no-store'],
+    ]);
+    expect([value.status?.code, value.body.toString('utf8'), value.details]).toEqual([503, '<p>starting é</p>', 'faas_waker_waiting_page']);
+    expect(decoded.dynamicMetadata?.[METADATA_NAMESPACE]).toEqual({ outcome: 'waiting_page', status: 503, function: 'hello.openfaas-fn' });
   });
 });

@@ -1,5 +1,5 @@
 import { functionRef, isDnsLabel, parseFunctionId } from '../../src/routing/function-ref';
-import { routeRequest, type RouterOptions } from '../../src/routing/router';
+import { functionPathOf, routeRequest, type RouterOptions } from '../../src/routing/router';
 
 const DEFAULTS: RouterOptions = { prefixes: ['/function/', '/async-function/'], defaultNamespace: 'openfaas-fn' };
 const LABEL_63 = 'a'.repeat(63);
@@ -131,5 +131,20 @@ describe('function-ref', () => {
 
   test('functionRef builds the key as name.namespace', () => {
     expect(functionRef('hello', 'openfaas-fn')).toEqual({ name: 'hello', namespace: 'openfaas-fn', key: 'hello.openfaas-fn' });
+  });
+});
+
+describe('functionPathOf', () => {
+  test.each([
+    ['/function/hello', '/'],
+    ['/function/hello/', '/'],
+    ['/function/hello?x=1', '/'],
+    ['/function/hello.staging/healthz', '/healthz'],
+    ['/function/hello/healthz?probe=1', '/healthz'],
+    ['/function/hello/a/b#frag', '/a/b'],
+    ['/async-function/hello/robots.txt', '/robots.txt'],
+    ['/elsewhere', '/'],
+  ])('%s -> %s', (path, expected) => {
+    expect(functionPathOf(path, DEFAULTS)).toBe(expected);
   });
 });

@@ -1,5 +1,16 @@
 import { ProcessingRequest, ProcessingResponse } from '../../src/gen/envoy/service/ext_proc/v3/external_processor';
-import { CONTINUE_REQUEST_HEADERS, continueBytes, decodeIncoming, isRequestHead, REQUEST_HEADERS_FIELD } from '../../src/extproc/wire';
+import {
+  CONTINUE_REQUEST_HEADERS,
+  CONTINUE_REQUEST_HEADERS_TRACKED,
+  continueBytes,
+  decodeIncoming,
+  isRequestHead,
+  REQUEST_HEADERS_FIELD,
+  requestHints,
+  type Incoming,
+  type RequestHead,
+} from '../../src/extproc/wire';
+import { ProcessingMode_HeaderSendMode } from '../../src/gen/envoy/extensions/filters/http/ext_proc/v3/processing_mode';
 
 interface H {
   key: string;
@@ -30,9 +41,16 @@ const ENVOY_HEADERS: H[] = [
   { key: 'x-path', raw: '/not/this/one' },
 ];
 
+/** A decoded message without the header span (a view of the input, checked apart in the requestHints tests). */
+function visible(msg: Incoming): Record<string, unknown> {
+  if (!isRequestHead(msg)) return { ...msg };
+  const { raw: _raw, rawStart: _start, rawEnd: _end, ...rest } = msg;
+  return rest;
+}
+
 describe('decodeIncoming: request headers', () => {
   test('extracts :path and x-request-id from raw_value', () => {
-    expect(decodeIncoming(requestHeaders(ENVOY_HEADERS))).toEqual({
+    expect(visible(decodeIncoming(requestHeaders(ENVOY_HEADERS)))).toEqual({
       phase: REQUEST_HEADERS_FIELD,
       path: '/function/hello.staging/x?y=1',
       requestId: '2f1c6a1e-7d7e-4b4e-9b8e-0c2a2a1d9f00',
@@ -47,7 +65,7 @@ describe('decodeIncoming: request headers', () => {
         { key: ':pathx', raw: '/y' },
       ]),
     );
-    expect(head).toEqual({ phase: 2, path: '', requestId: undefined });
+    expect(visible(head)).toEqual({ phase: 2, path: '', requestId: undefined });
     expect(isRequestHead(head)).toBe(true);
   });
 
@@ -58,11 +76,11 @@ describe('decodeIncoming: request headers', () => {
         { key: 'x-request-id', value: 'rid-1' },
       ]),
     );
-    expect(head).toEqual({ phase: 2, path: '/function/a', requestId: 'rid-1' });
+    expect(visible(head)).toEqual({ phase: 2, path: '/function/a', requestId: 'rid-1' });
   });
 
   test('raw_value wins over value when both are set', () => {
-    expect(decodeIncoming(requestHeaders([{ key: ':path', raw: '/raw', value: '/value' }]))).toEqual({
+    expect(visible(decodeIncoming(requestHeaders([{ key: ':path', raw: '/raw', value: '/value' }])))).toEqual({
       phase: 2,
       path: '/raw',
       requestId: undefined,
@@ -71,12 +89,12 @@ describe('decodeIncoming: request headers', () => {
 
   test('raw bytes are read as latin1, never decoded as UTF-8', () => {
     const head = decodeIncoming(requestHeaders([{ key: ':path', raw: '/function/h\u00e9llo' }]));
-    expect(head).toEqual({ phase: 2, path: '/function/h\u00e9llo', requestId: undefined });
+    expect(visible(head)).toEqual({ phase: 2, path: '/function/h\u00e9llo', requestId: undefined });
   });
 
   test('a long path (multi-byte length varints) survives', () => {
     const path = `/function/hello/${'x'.repeat(70_000)}`;
-    expect(decodeIncoming(requestHeaders([{ key: ':path', raw: path }]))).toEqual({ phase: 2, path, requestId: undefined });
+    expect(visible(decodeIncoming(requestHeaders([{ key: ':path', raw: path }])))).toEqual({ phase: 2, path, requestId: undefined });
   });
 
   test('attributes before and metadata/observability after the headers do not confuse it', () => {
@@ -92,7 +110,7 @@ describe('decodeIncoming: request headers', () => {
       }),
     ).finish();
     const buf = Buffer.concat([attrs, requestHeaders(ENVOY_HEADERS), meta]);
-    expect(decodeIncoming(buf)).toEqual({
+    expect(visible(decodeIncoming(buf))).toEqual({
       phase: 2,
       path: '/function/hello.staging/x?y=1',
       requestId: '2f1c6a1e-7d7e-4b4e-9b8e-0c2a2a1d9f00',
@@ -157,5 +175,71 @@ describe('CONTINUE_REQUEST_HEADERS', () => {
     const decoded = ProcessingResponse.decode(CONTINUE_REQUEST_HEADERS);
     expect(decoded.response).toEqual({ $case: 'requestHeaders', value: { response: undefined } });
     expect([decoded.dynamicMetadata, decoded.modeOverride, decoded.overrideMessageTimeout]).toEqual([undefined, undefined, undefined]);
+  });
+});
+
+describe('requestHints: the browser headers, read on the cold path only', () => {
+  const head = (headers: H[]): RequestHead => decodeIncoming(requestHeaders(headers)) as RequestHead;
+
+  test('reads method, accept, upgrade, x-requested-with and sec-fetch-mode; ignores the rest', () => {
+    const hints = requestHints(
+      head([
+        ...ENVOY_HEADERS,
+        { key: 'accept', raw: 'text/html,application/xhtml+xml' },
+        { key: 'upgrade', raw: 'websocket' },
+        { key: 'x-requested-with', raw: 'XMLHttpRequest' },
+        { key: 'sec-fetch-mode', raw: 'navigate' },
+        { key: 'accept-language', raw: 'en' },
+      ]),
+    );
+    expect(hints).toEqual({
+      method: 'POST',
+      accept: 'text/html,application/xhtml+xml',
+      upgrade: 'websocket',
+      xRequestedWith: 'XMLHttpRequest',
+      secFetchMode: 'navigate',
+    });
+  });
+
+  test('absent headers are undefined; repeated ones are joined; value is the fallback', () => {
+    expect(
+      requestHints(
+        head([
+          { key: ':path', raw: '/function/a' },
+          { key: 'accept', raw: 'text/plain' },
+          { key: 'accept', value: 'text/html' },
+        ]),
+      ),
+    ).toEqual({
+      method: undefined,
+      accept: 'text/plain, text/html',
+      upgrade: undefined,
+      xRequestedWith: undefined,
+      secFetchMode: undefined,
+    });
+  });
+
+  test('the span stays inside the request headers: metadata after them is not read', () => {
+    const meta = ProcessingRequest.encode(
+      ProcessingRequest.fromPartial({ metadataContext: { filterMetadata: { x: { accept: 'text/html' } } } }),
+    ).finish();
+    const msg = decodeIncoming(Buffer.concat([requestHeaders([{ key: ':path', raw: '/function/a' }]), meta])) as RequestHead;
+    expect(requestHints(msg).accept).toBeUndefined();
+  });
+});
+
+describe('tracked CONTINUE (idle tracking)', () => {
+  test('decodes as an empty request_headers answer with exactly the allowed mode_override', () => {
+    const decoded = ProcessingResponse.decode(CONTINUE_REQUEST_HEADERS_TRACKED);
+    expect(decoded.response?.$case).toBe('requestHeaders');
+    expect(decoded.modeOverride).toEqual({
+      requestHeaderMode: ProcessingMode_HeaderSendMode.SEND,
+      responseHeaderMode: ProcessingMode_HeaderSendMode.SKIP,
+      requestBodyMode: 0,
+      responseBodyMode: 0,
+      requestTrailerMode: ProcessingMode_HeaderSendMode.DEFAULT,
+      responseTrailerMode: ProcessingMode_HeaderSendMode.SEND,
+    });
+    expect(decoded.overrideMessageTimeout).toBeUndefined();
   });
 });

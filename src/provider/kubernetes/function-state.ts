@@ -42,15 +42,18 @@ export function isFunction(deployment: DeploymentView, name: string): boolean {
 /**
  * The function's status in the provider API's terms. Ready replicas come from the function's
  * Service when it has one (its EndpointSlices: what Envoy or the gateway will route to), otherwise
- * from the Deployment's `availableReplicas`. `spec.replicas` left out means 1 (the API default).
+ * from the Deployment's `availableReplicas`; none while spec.replicas is 0. `spec.replicas` left out means 1 (the API default).
  */
 export function functionStatus(deployment: DeploymentView, slices: readonly EndpointSliceView[]): FunctionStatus {
   const meta = deployment.metadata ?? {};
+  const replicas = deployment.spec?.replicas ?? 1;
   return {
     name: meta.name ?? '',
     namespace: meta.namespace,
-    replicas: deployment.spec?.replicas ?? 1,
-    availableReplicas: slices.length > 0 ? readyEndpoints(slices) : (deployment.status?.availableReplicas ?? 0),
+    replicas,
+    // Scaled to zero means going away: endpoints still marked ready belong to pods being deleted, and a
+    // request let through now would race their termination. Held and woken instead.
+    availableReplicas: replicas === 0 ? 0 : slices.length > 0 ? readyEndpoints(slices) : (deployment.status?.availableReplicas ?? 0),
     minScale: minScale(meta.labels?.[MIN_SCALE_LABEL] ?? meta.annotations?.[MIN_SCALE_LABEL]),
     labels: stringEntries(meta.labels),
     annotations: stringEntries(meta.annotations),

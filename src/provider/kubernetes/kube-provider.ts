@@ -23,6 +23,16 @@ export interface KubeProviderDeps {
   readonly now?: () => number;
 }
 
+/** The provider, plus a way to learn of a Deployment write before the watch delivers it. */
+export interface KubeProvider extends ProviderClient {
+  /**
+   * A Deployment as one of our own writes returned it (idle scale-down). Used instead of the store's
+   * copy until the watch catches up (a numerically newer or equal resourceVersion), so a scale to zero we
+   * just observed is never answered from an older "ready" copy; listeners are told at once.
+   */
+  noteWritten(deployment: DeploymentView & NamespacedObject): void;
+}
+
 /**
  * The provider API on Kubernetes itself: a function is a Deployment that says so (function-state.ts),
  * a wake patches its scale subresource, and readiness comes from its Service's EndpointSlices.
@@ -30,7 +40,7 @@ export interface KubeProviderDeps {
  * change is pushed to the waker as it arrives; without a healthy watch each read goes to the API, so
  * the waker's bounded polling is real polling and never a guess from a stale store.
  */
-export function createKubeProvider(deps: KubeProviderDeps): ProviderClient {
+export function createKubeProvider(deps: KubeProviderDeps): KubeProvider {
   const { client, deployments, slices, logger } = deps;
   const watched = new Set(deps.namespaces);
   const now = deps.now ?? (() => performance.now());
@@ -38,13 +48,28 @@ export function createKubeProvider(deps: KubeProviderDeps): ProviderClient {
   /** namespace/service → its slices by name: readiness without scanning a namespace's slices. */
   const byService = new Map<string, Map<string, EndpointSliceView>>();
 
+  /** Copies from our own writes, newer than the store's until the watch delivers them (noteWritten). */
+  const written = new Map<string, { readonly object: DeploymentView; readonly version: bigint }>();
+  const deploymentOf = (namespace: string, name: string): DeploymentView | undefined => {
+    const stored = deployments.get(namespace, name);
+    const key = `${namespace}/${name}`;
+    const note = written.get(key);
+    if (note === undefined) return stored;
+    const storedVersion = numericVersion(stored?.metadata?.resourceVersion);
+    if (stored !== undefined && (storedVersion === undefined || storedVersion >= note.version)) {
+      written.delete(key);
+      return stored;
+    }
+    return note.object;
+  };
+
   const live = (): boolean => deployments.isWatching() && slices.isWatching();
   const slicesOf = (namespace: string, service: string): EndpointSliceView[] => [
     ...(byService.get(`${namespace}/${service}`)?.values() ?? []),
   ];
 
   function statusFromStore(fn: FunctionRef): FunctionStatus | undefined {
-    const deployment = deployments.get(fn.namespace, fn.name);
+    const deployment = deploymentOf(fn.namespace, fn.name);
     if (deployment === undefined || !isFunction(deployment, fn.name)) return undefined;
     return functionStatus(deployment, slicesOf(fn.namespace, fn.name));
   }
@@ -56,7 +81,12 @@ export function createKubeProvider(deps: KubeProviderDeps): ProviderClient {
     for (const listener of listeners) listener(fn.key, status);
   }
 
-  deployments.onChange((_type, deployment) => emit(deployment.metadata?.namespace ?? '', deployment.metadata?.name ?? ''));
+  deployments.onChange((type, deployment) => {
+    const namespace = deployment.metadata?.namespace ?? '';
+    const name = deployment.metadata?.name ?? '';
+    if (type === 'deleted') written.delete(`${namespace}/${name}`);
+    emit(namespace, name);
+  });
   slices.onChange((type, slice, previous) => {
     const namespace = slice.metadata?.namespace ?? '';
     const name = slice.metadata?.name ?? '';
@@ -155,7 +185,7 @@ export function createKubeProvider(deps: KubeProviderDeps): ProviderClient {
       // Only ever from zero: the patch carries the resourceVersion the decision was made on, so the API
       // refuses it (409) if anyone changed the Deployment since; then we look again. A wake never
       // lowers a count an autoscaler or an operator raised meanwhile.
-      let deployment = live() ? deployments.get(fn.namespace, fn.name) : undefined;
+      let deployment = live() ? deploymentOf(fn.namespace, fn.name) : undefined;
       for (let attempt = 0; attempt < 3; attempt++) {
         deployment ??= await readDeployment(fn);
         if (!isFunction(deployment, fn.name)) throw new FunctionNotFoundError(`Deployment ${fn.key} is not a function`);
@@ -181,10 +211,25 @@ export function createKubeProvider(deps: KubeProviderDeps): ProviderClient {
       }
       return Promise.resolve(statuses);
     },
+    noteWritten(deployment) {
+      const namespace = deployment.metadata?.namespace ?? '';
+      const name = deployment.metadata?.name ?? '';
+      const version = numericVersion(deployment.metadata?.resourceVersion);
+      // resourceVersions are opaque; the API server's are etcd revisions (integers). Anything else: no shortcut.
+      if (version === undefined || !watched.has(namespace)) return;
+      const current = numericVersion(deploymentOf(namespace, name)?.metadata?.resourceVersion);
+      if (current !== undefined && current >= version) return;
+      written.set(`${namespace}/${name}`, { object: deployment, version });
+      emit(namespace, name);
+    },
     async close() {
       listeners.clear();
       await Promise.all([deployments.stop(), slices.stop()]);
       await client.close();
     },
   };
+}
+
+function numericVersion(resourceVersion: string | undefined): bigint | undefined {
+  return resourceVersion !== undefined && /^\d{1,30}$/.test(resourceVersion) ? BigInt(resourceVersion) : undefined;
 }

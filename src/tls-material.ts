@@ -1,0 +1,145 @@
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import type { Logger } from './logging';
+
+/** Which file holds which part, and the setting that named it (for messages). */
+export interface PemFile {
+  readonly path: string;
+  readonly setting: string;
+}
+
+export interface PemFiles {
+  readonly ca?: PemFile;
+  readonly cert?: PemFile;
+  readonly key?: PemFile;
+}
+
+/** File contents, as node:tls takes them. A new object whenever anything changed. */
+export interface PemMaterial {
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+}
+
+/** The current material: re-checked (a stat per file) on every call, re-read only when a file changed. */
+export type PemSource = () => PemMaterial;
+
+export interface TlsFileIo {
+  /** Changes whenever the file's content may have: inode (a swapped Secret symlink), mtime, size. */
+  readonly stamp: (path: string) => string;
+  readonly read: (path: string) => string;
+}
+
+export const realTlsFileIo: TlsFileIo = {
+  stamp: (path) => {
+    const s = statSync(path);
+    return `${s.ino}:${s.mtimeMs}:${s.size}`;
+  },
+  read: (path) => readFileSync(path, 'utf8'),
+};
+
+const PARTS = ['ca', 'cert', 'key'] as const;
+
+/**
+ * PEM files that may be rotated in place (cert-manager, a kubelet-mounted Secret): like the provider
+ * credentials (credentials.ts), each call compares the files' stamps and re-reads them when one
+ * changed. New material is used only once it is complete and consistent (every certificate parses,
+ * the key matches the certificate): a half-written rotation (the certificate written, the key not
+ * yet) keeps the last good material, says so once, and is retried on the next call. The first read
+ * throws instead, naming the setting: there is no good material to keep.
+ */
+export function pemFiles(files: PemFiles, what: string, logger: Logger, io: TlsFileIo = realTlsFileIo): PemSource {
+  const present = PARTS.filter((part) => files[part] !== undefined);
+  const each = <T>(part: (typeof PARTS)[number], access: (path: string) => T): T => {
+    const file = files[part] as PemFile;
+    try {
+      return access(file.path);
+    } catch (err) {
+      throw new Error(`${file.setting}: cannot read ${file.path}: ${firstLine(err)}`, { cause: err });
+    }
+  };
+  const stampNow = (): string => present.map((part) => each(part, io.stamp)).join('/');
+  const readNow = (): PemMaterial => {
+    const material: Record<string, string> = {};
+    for (const part of present) material[part] = each(part, io.read);
+    checkMaterial(material, files);
+    return material;
+  };
+  let stamp = stampNow();
+  let current = readNow();
+  logLoaded(logger, what, current, 'loaded');
+  let warned = false;
+  return () => {
+    try {
+      const next = stampNow();
+      if (next === stamp) return current;
+      const material = readNow();
+      stamp = next;
+      warned = false;
+      if (PARTS.every((part) => material[part] === current[part])) return current; // touched, not changed
+      current = material;
+      logLoaded(logger, what, current, 'reloaded');
+    } catch (err) {
+      if (!warned)
+        logger.warn(
+          { event: 'tls.files_unusable', what, err: firstLine(err) },
+          `cannot use the changed ${what} files: keeping the last good certificates`,
+        );
+      warned = true;
+    }
+    return current;
+  };
+}
+
+/** Throws, naming the setting, unless every certificate parses and the key belongs to the certificate. */
+export function checkMaterial(material: PemMaterial, files: PemFiles): void {
+  for (const part of ['ca', 'cert'] as const) {
+    const pem = material[part];
+    if (pem === undefined) continue;
+    const setting = files[part]?.setting ?? part;
+    const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    const begins = pem.match(/-----BEGIN /g)?.length ?? 0;
+    if (blocks.length === 0) throw new Error(`${setting}: no PEM certificate in ${files[part]?.path ?? part}`);
+    if (part === 'ca' && begins !== blocks.length) throw new Error(`${setting}: an incomplete PEM block in ${files[part]?.path ?? part}`);
+    for (const block of blocks) {
+      try {
+        new X509Certificate(block);
+      } catch (err) {
+        throw new Error(`${setting}: a certificate in ${files[part]?.path ?? part} does not parse: ${firstLine(err)}`, { cause: err });
+      }
+    }
+  }
+  if (material.cert !== undefined || material.key !== undefined) {
+    try {
+      createSecureContext({ cert: material.cert, key: material.key });
+    } catch (err) {
+      const names = [files.cert?.setting, files.key?.setting].filter((s) => s !== undefined).join(' / ');
+      throw new Error(`${names}: ${firstLine(err)}`, { cause: err });
+    }
+  }
+}
+
+/** Certificate lifetimes in the log: an operator sees what a rotation brought and when it runs out. */
+function logLoaded(logger: Logger, what: string, material: PemMaterial, verb: 'loaded' | 'reloaded'): void {
+  const cert = material.cert === undefined ? undefined : new X509Certificate(material.cert);
+  const expired = cert !== undefined && Date.parse(cert.validTo) < Date.now();
+  const fields = {
+    event: verb === 'loaded' ? 'tls.files_loaded' : 'tls.files_reloaded',
+    what,
+    ...(cert === undefined ? {} : { subject: cert.subject.replace(/\n/g, ', '), validTo: cert.validTo, expired }),
+    caCertificates: material.ca?.match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0,
+  };
+  if (expired) logger.warn(fields, `${what}: the certificate has expired: peers will refuse it`);
+  else
+    logger.info(
+      fields,
+      verb === 'loaded' ? `${what}: certificates loaded` : `${what}: certificates changed on disk: new connections use them`,
+    );
+}
+
+/** Duck-typed: errors from node:fs and node:tls may come from another realm (jest), failing instanceof. */
+function firstLine(err: unknown): string {
+  const message = typeof err === 'object' && err !== null && 'message' in err ? String(err.message) : String(err);
+  return message.split('\n')[0] ?? '';
+}

@@ -1,0 +1,181 @@
+import { connect, type ClientHttp2Session } from 'node:http2';
+import { join } from 'node:path';
+import { jsonLine, startChild, type Child } from '../../dev/stack/child';
+import { startEnvoy, type EnvoyProcess } from '../../dev/stack/envoy';
+import { repoRoot } from '../../dev/stack/repo';
+import { grpcFrame, grpcMessages } from '../../dev/function/grpc-echo';
+import { startH2Server, type GrpcServer } from '../../src/extproc/h2-server';
+import { HealthState } from '../../src/extproc/health';
+import { CONTINUE_REQUEST_HEADERS_TRACKED, continueBytes, isRequestHead } from '../../src/extproc/wire';
+import { openWebSocket } from '../support/ws-client';
+import { waitUntil } from './http';
+
+/**
+ * The shipped `allowed_override_modes` against the mode override faas-waker really sends
+ * (CONTINUE_REQUEST_HEADERS_TRACKED, the idle tracker's answer): Envoy compares them by raw enum
+ * values, and ignores an override that is not listed, so only the real Envoy can say they match.
+ * Accepted means: Envoy keeps the ext_proc stream open until the request is over (a WebSocket for its
+ * whole life) and hands it the response trailers when there are some (gRPC). A response without
+ * trailers sends no trailers message: the stream just ends with the request. The processor here is a
+ * recording stand-in that answers every request head with that override.
+ */
+const RESPONSE_TRAILERS = 7;
+
+interface Stream {
+  readonly path: string;
+  readonly phases: number[];
+  ended: boolean;
+}
+
+const streams: Stream[] = [];
+let server: GrpcServer;
+let fn: Child;
+let fnPorts: { http: number; grpc: number };
+let envoy: EnvoyProcess;
+/** The shipped config with request_trailer_mode DEFAULT in the allowed entry: the control. */
+let control: EnvoyProcess;
+
+type Yaml = Record<string, unknown>;
+
+function pointCluster(doc: Yaml, name: string, port: number): void {
+  const clusters = (doc.static_resources as { clusters: Yaml[] }).clusters;
+  const cluster = clusters.find((c) => c.name === name) as
+    | { load_assignment: { endpoints: { lb_endpoints: { endpoint: { address: { socket_address: { port_value: number } } } }[] }[] } }
+    | undefined;
+  const endpoint = cluster?.load_assignment.endpoints[0]?.lb_endpoints[0]?.endpoint;
+  if (endpoint === undefined) throw new Error(`cluster ${name} missing`);
+  endpoint.address.socket_address.port_value = port;
+}
+
+beforeAll(async () => {
+  server = await startH2Server(
+    '127.0.0.1:0',
+    (call) => {
+      let stream: Stream | undefined;
+      call.listen({
+        data: (msg) => {
+          if (isRequestHead(msg)) {
+            stream = { path: msg.path, phases: [msg.phase], ended: false };
+            streams.push(stream);
+            call.write(CONTINUE_REQUEST_HEADERS_TRACKED);
+            return;
+          }
+          stream?.phases.push(msg.phase);
+          call.write(continueBytes(msg.phase)); // what the stream handler answers to any later phase
+        },
+        end: () => call.end(),
+        gone: () => {
+          if (stream !== undefined) stream.ended = true;
+        },
+      });
+    },
+    new HealthState(),
+  );
+  fn = startChild(process.execPath, [join(repoRoot(), 'build/dev/function/main.js'), '--name', 'demo', '--port', '0', '--grpc-port', '0'], {
+    name: 'function',
+  });
+  fnPorts = await fn.waitFor(
+    (line) => {
+      const json = jsonLine(line);
+      return json?.event === 'listening' ? { http: Number(json.port), grpc: Number(json.grpcPort) } : undefined;
+    },
+    15_000,
+    'function listening',
+  );
+  envoy = await startEnvoy({
+    grpcPort: server.port,
+    gatewayPort: fnPorts.http,
+    patch: (doc) => pointCluster(doc, 'function_grpc', fnPorts.grpc),
+  });
+  control = await startEnvoy({
+    grpcPort: server.port,
+    gatewayPort: fnPorts.http,
+    patch: (doc) => {
+      pointCluster(doc, 'function_grpc', fnPorts.grpc);
+      allowedModes(doc)[0] = { ...allowedModes(doc)[0], request_trailer_mode: 'DEFAULT' };
+    },
+  });
+}, 60_000);
+
+function allowedModes(doc: Yaml): Yaml[] {
+  const listeners = (doc.static_resources as { listeners: { filter_chains: { filters: { typed_config: Yaml }[] }[] }[] }).listeners;
+  const hcm = listeners[0]?.filter_chains[0]?.filters[0]?.typed_config as { http_filters: { name: string; typed_config: Yaml }[] };
+  const extProc = hcm.http_filters.find((f) => f.name === 'envoy.filters.http.ext_proc')?.typed_config;
+  const modes = extProc?.allowed_override_modes;
+  if (!Array.isArray(modes)) throw new Error('no allowed_override_modes in envoy.yaml');
+  return modes as Yaml[];
+}
+
+afterAll(async () => {
+  await envoy?.stop();
+  await control?.stop();
+  await fn?.stop('SIGKILL');
+  await server?.stop(100);
+});
+
+function streamFor(path: string): Stream {
+  const found = streams.find((s) => s.path === path);
+  if (found === undefined) throw new Error(`no ext_proc stream for ${path}`);
+  return found;
+}
+
+const ended = (path: string): Promise<void> =>
+  waitUntil(() => Promise.resolve(streams.some((s) => s.path === path && s.ended)), 30_000, `ext_proc stream of ${path} ended`);
+
+test('WebSocket: the ext_proc stream stays open while the socket is open, and ends after it closes', async () => {
+  const ws = openWebSocket(envoy.port, '/function/ws/chat');
+  expect((await ws.handshake).status).toBe(101);
+  ws.sendText('ping');
+  expect((await ws.nextFrame()).payload.toString('utf8')).toBe('ping');
+  // Untracked, Envoy ends the stream right after the headers answer, long before this round trip.
+  expect(streamFor('/function/ws/chat').ended).toBe(false);
+  await ws.close();
+  await ended('/function/ws/chat');
+});
+
+function h2Session(port: number): Promise<ClientHttp2Session> {
+  return new Promise((resolve, reject) => {
+    const session = connect(`http://127.0.0.1:${port}`);
+    session.once('error', reject);
+    session.once('remoteSettings', () => {
+      session.removeListener('error', reject);
+      session.on('error', () => undefined);
+      resolve(session);
+    });
+  });
+}
+
+/** One unary call through `port`; resolves with the trailers' grpc-status and the echoed messages. */
+async function grpcCall(port: number, path: string, message: Buffer): Promise<{ status: unknown; messages: Buffer[] | string }> {
+  const session = await h2Session(port);
+  try {
+    return await new Promise((resolve, reject) => {
+      const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' });
+      const chunks: Buffer[] = [];
+      let status: unknown;
+      stream.on('trailers', (t: Record<string, unknown>) => {
+        status = t['grpc-status'];
+      });
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('error', reject);
+      stream.on('close', () => resolve({ status, messages: grpcMessages(Buffer.concat(chunks)) }));
+      stream.end(grpcFrame(message));
+    });
+  } finally {
+    session.close();
+  }
+}
+
+test('gRPC: Envoy hands the real trailers to ext_proc and, once answered, to the client', async () => {
+  const path = '/function/grpc/demo.Echo/Say';
+  expect(await grpcCall(envoy.port, path, Buffer.from('tracked'))).toEqual({ status: '0', messages: [Buffer.from('tracked')] });
+  await ended(path);
+  expect(streamFor(path).phases).toEqual([2, RESPONSE_TRAILERS]);
+});
+
+test('control: with DEFAULT for request_trailer_mode in the allowed entry, Envoy ignores the same override', async () => {
+  const path = '/function/control/demo.Echo/Say';
+  expect(await grpcCall(control.port, path, Buffer.from('ignored'))).toEqual({ status: '0', messages: [Buffer.from('ignored')] });
+  await ended(path);
+  expect(streamFor(path).phases).toEqual([2]); // no trailers phase: the override was not applied
+});

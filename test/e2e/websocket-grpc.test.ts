@@ -1,0 +1,207 @@
+import { connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
+import { join } from 'node:path';
+import { jsonLine, startChild, type Child } from '../../dev/stack/child';
+import { startEnvoy, type EnvoyProcess } from '../../dev/stack/envoy';
+import { startProvider, startWaker, type ProviderProcess, type WakerProcess } from '../../dev/stack/processes';
+import { repoRoot } from '../../dev/stack/repo';
+import { grpcFrame, grpcMessages } from '../../dev/function/grpc-echo';
+import { OPCODE } from '../../dev/function/websocket-frames';
+import { openWebSocket } from '../support/ws-client';
+import { agent, waitUntil } from './http';
+
+/**
+ * WebSocket and gRPC through a hold, with the real Envoy (envoy/envoy.yaml) and the real faas-waker.
+ *
+ * The local provider proxies /function/NAME over HTTP/1 and carries neither upgrades nor h2c, so here
+ * it only answers status and scale calls for gated functions (ready when the test says so). Envoy's
+ * function clusters point at one demo function process instead (dev/function: HTTP/1 + WebSocket echo
+ * on one port, gRPC echo over h2c on another), which stands in for "the function, once routable".
+ * Proof of a hold: the provider saw the scale call, and the answer arrived only after the test
+ * released the function.
+ */
+let fn: Child;
+let fnPorts: { http: number; grpc: number };
+let provider: ProviderProcess;
+let waker: WakerProcess;
+let envoy: EnvoyProcess;
+
+type Yaml = Record<string, unknown>;
+
+/** Points the named cluster's only endpoint at `port` (the stack patches function_gateway itself). */
+function pointCluster(doc: Yaml, name: string, port: number): void {
+  const clusters = (doc.static_resources as { clusters: Yaml[] }).clusters;
+  const cluster = clusters.find((c) => c.name === name) as
+    | { load_assignment: { endpoints: { lb_endpoints: { endpoint: { address: { socket_address: { port_value: number } } } }[] }[] } }
+    | undefined;
+  const endpoint = cluster?.load_assignment.endpoints[0]?.lb_endpoints[0]?.endpoint;
+  if (endpoint === undefined) throw new Error(`cluster ${name} missing`);
+  endpoint.address.socket_address.port_value = port;
+}
+
+beforeAll(async () => {
+  fn = startChild(process.execPath, [join(repoRoot(), 'build/dev/function/main.js'), '--name', 'demo', '--port', '0', '--grpc-port', '0'], {
+    name: 'function',
+  });
+  fnPorts = await fn.waitFor(
+    (line) => {
+      const json = jsonLine(line);
+      return json?.event === 'listening' ? { http: Number(json.port), grpc: Number(json.grpcPort) } : undefined;
+    },
+    15_000,
+    'function listening',
+  );
+  provider = await startProvider(['--function', 'wsecho:gate', '--function', 'grpcecho:gate', '--function', 'retry:0']);
+  waker = await startWaker({ WAKER_PROVIDER_URL: provider.url, WAKER_HOLD_TIMEOUT: '30s', WAKER_WAKE_TIMEOUT: '30s' });
+  envoy = await startEnvoy({
+    grpcPort: waker.grpcPort,
+    gatewayPort: fnPorts.http,
+    patch: (doc) => pointCluster(doc, 'function_grpc', fnPorts.grpc),
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await envoy?.stop();
+  await waker?.stop('SIGKILL');
+  await provider?.stop();
+  await fn?.stop('SIGKILL');
+  await agent.close();
+});
+
+async function fnStats(key: string): Promise<{ scaleCalls: number; availableReplicas: number }> {
+  const found = (await provider.stats()).functions[key];
+  if (found === undefined) throw new Error(`no stats for ${key}`);
+  return found;
+}
+
+/** Waits for the wake to reach the provider, then releases the function; returns when it is released. */
+async function wakeThenRelease(name: string, onRelease: () => void): Promise<void> {
+  await waitUntil(async () => (await fnStats(`${name}.openfaas-fn`)).scaleCalls >= 1, 30_000, `${name} scale call`);
+  expect((await fnStats(`${name}.openfaas-fn`)).availableReplicas).toBe(0); // still asleep: the request is held
+  onRelease();
+  await provider.hook(`/_/release/${name}`);
+}
+
+test('a WebSocket upgrade to a sleeping function is held, then upgraded, and echoes both ways', async () => {
+  expect(await fnStats('wsecho.openfaas-fn')).toMatchObject({ scaleCalls: 0, availableReplicas: 0 });
+  let released = false;
+  // What a browser sends with an upgrade: it must be held like any script, never given a waiting page.
+  const ws = openWebSocket(envoy.port, '/function/wsecho/chat', { 'sec-fetch-mode': 'websocket', origin: 'http://127.0.0.1' });
+  const answered = ws.handshake.then((answer) => ({ answer, afterRelease: released }));
+  await wakeThenRelease('wsecho', () => (released = true));
+  const { answer, afterRelease } = await answered;
+  expect(afterRelease).toBe(true);
+  expect(answer.status).toBe(101);
+  expect(answer.acceptOk).toBe(true);
+  expect(answer.headers['x-function']).toBe('demo');
+  expect(Number(answer.headers['x-faas-waker-cold-start-ms'])).toBeGreaterThan(0); // faas-waker's hold, measured
+
+  ws.sendText('hello through a hold');
+  const text = await ws.nextFrame();
+  expect({ opcode: text.opcode, payload: text.payload.toString('utf8') }).toEqual({ opcode: OPCODE.text, payload: 'hello through a hold' });
+  // 70000 bytes: a 64-bit length on the wire, and more than one TCP segment through Envoy.
+  const big = Buffer.alloc(70_000, 7);
+  ws.sendBinary(big);
+  const binary = await ws.nextFrame();
+  expect(binary.opcode).toBe(OPCODE.binary);
+  expect(binary.payload.equals(big)).toBe(true);
+  ws.sendText('second');
+  expect((await ws.nextFrame()).payload.toString('utf8')).toBe('second');
+  await ws.close();
+
+  // The function is awake now: a new upgrade passes at once (no second scale call).
+  const warm = openWebSocket(envoy.port, '/function/wsecho/again');
+  const warmAnswer = await warm.handshake;
+  expect(warmAnswer.status).toBe(101);
+  expect(warmAnswer.headers['x-faas-waker-cold-start-ms']).toBeUndefined();
+  warm.sendText('warm');
+  expect((await warm.nextFrame()).payload.toString('utf8')).toBe('warm');
+  await warm.close();
+  expect((await fnStats('wsecho.openfaas-fn')).scaleCalls).toBe(1);
+});
+
+function h2Session(port: number): Promise<ClientHttp2Session> {
+  return new Promise((resolve, reject) => {
+    const session = connect(`http://127.0.0.1:${port}`);
+    session.once('error', reject);
+    session.once('remoteSettings', () => {
+      session.removeListener('error', reject);
+      session.on('error', () => undefined);
+      resolve(session);
+    });
+  });
+}
+
+interface UnaryResult {
+  headers: IncomingHttpHeaders;
+  trailers: IncomingHttpHeaders;
+  messages: Buffer[] | string;
+}
+
+/** One unary gRPC call, hand-framed; `onHeaders` runs when the response headers arrive. */
+function unary(session: ClientHttp2Session, path: string, message: Buffer, onHeaders: () => void): Promise<UnaryResult> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' });
+    let headers: IncomingHttpHeaders = {};
+    let trailers: IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    stream.on('response', (h) => {
+      onHeaders();
+      headers = h;
+    });
+    stream.on('trailers', (t: IncomingHttpHeaders) => {
+      trailers = t;
+    });
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('error', reject);
+    stream.on('close', () => resolve({ headers, trailers, messages: grpcMessages(Buffer.concat(chunks)) }));
+    stream.end(grpcFrame(message));
+  });
+}
+
+test('a gRPC call (HTTP/2 end to end) to a sleeping function is held, then answered by the function', async () => {
+  expect(await fnStats('grpcecho.openfaas-fn')).toMatchObject({ scaleCalls: 0, availableReplicas: 0 });
+  const session = await h2Session(envoy.port);
+  try {
+    let released = false;
+    let afterRelease: boolean | undefined;
+    const payload = Buffer.from('\x0a\x05hello', 'latin1'); // any bytes: the echo method returns its request
+    const call = unary(session, '/function/grpcecho/demo.Echo/Say', payload, () => (afterRelease = released));
+    await wakeThenRelease('grpcecho', () => (released = true));
+    const result = await call;
+    expect(afterRelease).toBe(true);
+    expect(result.headers[':status']).toBe(200);
+    expect(result.headers['x-function']).toBe('demo'); // the h2c-only server answered: HTTP/2 upstream
+    expect(result.headers['x-function-path']).toBe('/function/grpcecho/demo.Echo/Say');
+    expect(Number(result.headers['x-faas-waker-cold-start-ms'])).toBeGreaterThan(0);
+    expect(result.trailers['grpc-status']).toBe('0');
+    expect(result.messages).toEqual([payload]);
+
+    // Warm: the same call again passes without a wake.
+    const warm = await unary(session, '/function/grpcecho/demo.Echo/Say', payload, () => undefined);
+    expect(warm.trailers['grpc-status']).toBe('0');
+    expect((await fnStats('grpcecho.openfaas-fn')).scaleCalls).toBe(1);
+  } finally {
+    session.close();
+  }
+});
+
+async function call(method: string, key: string): Promise<{ status: number; text: string }> {
+  const res = await fetch(`http://127.0.0.1:${envoy.port}/function/retry/x`, {
+    method,
+    headers: { 'x-demo-fail-once': key },
+    ...(method === 'POST' ? { body: 'payload' } : {}),
+  });
+  return { status: res.status, text: await res.text() };
+}
+
+test('Envoy replays a GET that got 503 from the function, never a POST', async () => {
+  // The function answers 503 to the first request with a given key, and counts attempts.
+  const get = await call('GET', 'get-1');
+  expect(get.status).toBe(200);
+  expect((JSON.parse(get.text) as { attempt: number }).attempt).toBe(2); // replayed once by Envoy
+  const post = await call('POST', 'post-1');
+  expect(post).toEqual({ status: 503, text: 'failing once' }); // the function may have acted on it: not replayed
+  // The POST reached the function exactly once: the next request with its key is attempt 2.
+  const after = await call('GET', 'post-1');
+  expect((JSON.parse(after.text) as { attempt: number }).attempt).toBe(2);
+});
