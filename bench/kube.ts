@@ -286,7 +286,12 @@ async function grantShippedRole(kube: KubeControlPlane): Promise<void> {
 }
 
 async function createFunction(kube: KubeControlPlane, readyDelayMs: number): Promise<void> {
-  const { deployment, service } = functionObjects(NAMESPACE, FUNCTION, { readyDelay: `${readyDelayMs}ms` });
+  // A scale-to-zero function: the wake then includes idle tracking and its activity record (counted
+  // in api_calls as `activity`); the long zero-duration keeps faas-waker from scaling it down itself.
+  const { deployment, service } = functionObjects(NAMESPACE, FUNCTION, {
+    readyDelay: `${readyDelayMs}ms`,
+    labels: { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1h' },
+  });
   await expectStatus(
     kube.request('POST', `/apis/apps/v1/namespaces/${NAMESPACE}/deployments`, { body: deployment }),
     201,
@@ -557,10 +562,12 @@ async function apiCalls(waker: WakerProcess): Promise<Record<string, number>> {
   if (res.status !== 200) throw new Error(`faas-waker /metrics answered ${res.status}`);
   const out: Record<string, number> = {};
   for (const line of (await res.text()).split('\n')) {
-    if (!line.startsWith('faas_waker_provider_requests_total{')) continue;
+    // Activity-record writes of idle tracking are API calls too: `activity <result>`.
+    const activity = line.startsWith('faas_waker_activity_writes_total{');
+    if (!activity && !line.startsWith('faas_waker_provider_requests_total{')) continue;
     const labels = line.slice(line.indexOf('{') + 1, line.lastIndexOf('}'));
-    const call = /call="([^"]*)"/.exec(labels)?.[1] ?? '?';
-    const status = /status="([^"]*)"/.exec(labels)?.[1] ?? '?';
+    const call = activity ? 'activity' : (/call="([^"]*)"/.exec(labels)?.[1] ?? '?');
+    const status = (activity ? /result="([^"]*)"/ : /status="([^"]*)"/).exec(labels)?.[1] ?? '?';
     const value = Number(line.slice(line.lastIndexOf('}') + 1).trim());
     if (Number.isFinite(value)) out[`${call} ${status}`] = (out[`${call} ${status}`] ?? 0) + value;
   }

@@ -10,7 +10,7 @@
 // The second e2e run uses ENVOY_DOCKER_IMAGE when it is set (e.g. envoyproxy/envoy:v1.40.0 where a
 // registry is reachable), else the image scripts/docker.mjs builds from the pinned binary. No Docker
 // engine at all is a failure, not a skip.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,12 +38,45 @@ const run = (label, command, args) => {
   console.log(`   (${seconds(started)})`);
 };
 
+/** A command the tests need from a Debian package: installed with apt-get when it is missing. */
+function ensureCommand(command, args, pkg) {
+  const label = `${command} (Debian package ${pkg})`;
+  const started = step(label);
+  const probe = () => spawnSync(command, args, { encoding: 'utf8' });
+  let r = probe();
+  if (r.error !== undefined || r.status !== 0) {
+    console.log(`   ${command} is missing: apt-get install -y ${pkg}`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    for (const aptArgs of [
+      ['update', '-qq'],
+      ['install', '-y', '-qq', '--no-install-recommends', pkg],
+    ]) {
+      const apt = spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', ...aptArgs], { stdio: 'inherit', env });
+      if (apt.status !== 0) {
+        failStep(label, new Error(`apt-get ${aptArgs.join(' ')} failed; install ${pkg} by hand`));
+        process.exit(1);
+      }
+    }
+    r = probe();
+    if (r.error !== undefined || r.status !== 0) {
+      failStep(label, new Error(`${command} still does not run after installing ${pkg}`));
+      process.exit(1);
+    }
+  }
+  console.log(`   ${r.stdout.trim().split('\n')[0] ?? ''} (${seconds(started)})`);
+}
+
 const ALL_PROJECTS = ['unit', 'integration', 'e2e', 'kube'];
 const projects = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL_PROJECTS;
 const withE2e = projects.includes('e2e');
 
 console.log(`node ${process.version} (${process.execPath})`);
-if (!existsSync(join(root, 'node_modules', '.bin', 'jest'))) run('install npm packages', 'npm', ['ci', '--no-audit', '--no-fund']);
+// Any dev dependency missing (a fresh clone, or node_modules from before it was added): install them all.
+const packages = ['.bin/jest', 'fast-check', 'playwright-core', 'undici'];
+if (packages.some((p) => !existsSync(join(root, 'node_modules', p)))) run('install npm packages', 'npm', ['ci', '--no-audit', '--no-fund']);
+// The TLS tests make their certificates with the openssl CLI (Debian's openssl package).
+if (projects.includes('integration') || withE2e) ensureCommand('openssl', ['version'], 'openssl');
+if (withE2e) run('install Chromium (the waiting-page browser test)', process.execPath, ['scripts/install-chromium.mjs']);
 run('install Envoy', process.execPath, ['scripts/install-envoy.mjs']);
 if (projects.includes('kube')) run('install the Kubernetes control plane', process.execPath, ['scripts/install-kube.mjs']);
 run('generated code is up to date', process.execPath, ['scripts/check-generated.mjs']);

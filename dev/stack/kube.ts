@@ -665,6 +665,8 @@ export interface FunctionObjectsOptions {
   readonly replicas?: number;
   /** Without the faas_function label: a Deployment that is not a function. */
   readonly plain?: boolean;
+  /** More Deployment labels, e.g. `com.openfaas.scale.zero`. */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -677,7 +679,7 @@ export function functionObjects(
   name: string,
   options: FunctionObjectsOptions = {},
 ): { deployment: KubeObject; service: KubeObject } {
-  const labels = { app: name, ...(options.plain === true ? {} : { faas_function: name }) };
+  const labels = { app: name, ...(options.plain === true ? {} : { faas_function: name }), ...options.labels };
   const deployment: KubeObject = {
     apiVersion: 'apps/v1',
     kind: 'Deployment',

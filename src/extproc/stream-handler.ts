@@ -17,7 +17,8 @@ import { functionPathOf, routeRequest, type RouterOptions } from '../routing/rou
 import { isBrowserNavigation } from '../waiting-page/browser';
 import type { WaitingPage } from '../waiting-page/waiting-page';
 import type { CheckResult, HoldResult, Waker } from '../waker/waker';
-import { heldAnswer, immediate, overrideTimeout, waitingPageResponse, type HeldAnswer } from './responses';
+import { createAnswerCache } from './answer-cache';
+import { immediate, waitingPageResponse } from './responses';
 import { GrpcStatus, type ProcessCall } from './process-call';
 import {
   CONTINUE_REQUEST_HEADERS,
@@ -67,11 +68,6 @@ export interface StreamHandlerDeps {
   readonly clock?: Clock;
 }
 
-/** Distinct override encodings remembered (one per distinct per-function hold); past it, encoded per use. */
-const MAX_CACHED_OVERRIDES = 64;
-/** Functions whose held answers stay encoded (all but the wait); past it, the oldest is dropped. */
-const MAX_CACHED_ANSWERS = 256;
-
 /**
  * The ext_proc `Process` stream: translate, delegate, answer. Holds no rules of its own (they are in
  * cold-action.ts, browser.ts and the waker). Every request_headers message gets exactly one answer,
@@ -80,27 +76,8 @@ const MAX_CACHED_ANSWERS = 256;
 export function createStreamHandler(deps: StreamHandlerDeps): (call: ProcessCall) => void {
   const { waker, router, observer } = deps;
   const clock = deps.clock ?? systemClock;
-  const overrides = new Map<number, Buffer>();
-  /** The override for a hold of `budgetMs`: encoded once per distinct value. */
-  const overrideFor = (budgetMs: number): Buffer => {
-    const cached = overrides.get(budgetMs);
-    if (cached !== undefined) return cached;
-    const bytes = overrideTimeout(budgetMs + deps.overrideMarginMs);
-    if (overrides.size < MAX_CACHED_OVERRIDES) overrides.set(budgetMs, bytes);
-    return bytes;
-  };
-  overrideFor(deps.holdTimeoutMs);
-  // A released burst answers every waiter alike but for the wait: encoded once per function and kind.
-  const answers = new Map<string, HeldAnswer>();
-  const answerFor = (fn: string, coldStart: boolean, tracked: boolean): HeldAnswer => {
-    const key = `${coldStart ? 'c' : 'h'}${tracked ? 't' : 'u'}${fn}`;
-    const cached = answers.get(key);
-    if (cached !== undefined) return cached;
-    const answer = heldAnswer(fn, coldStart, tracked);
-    if (answers.size >= MAX_CACHED_ANSWERS) answers.delete(answers.keys().next().value as string);
-    answers.set(key, answer);
-    return answer;
-  };
+  const answers = createAnswerCache(deps.overrideMarginMs);
+  answers.override(deps.holdTimeoutMs);
   const budgetOf = (policy: FunctionPolicy | undefined): number => policy?.holdTimeoutMs ?? deps.holdTimeoutMs;
 
   return (call: ProcessCall): void => {
@@ -180,7 +157,7 @@ export function createStreamHandler(deps: StreamHandlerDeps): (call: ProcessCall
       if (coveredMs !== undefined) return coveredMs;
       arrivedAt = clock.now();
       coveredMs = budgetMs;
-      call.write(overrideFor(budgetMs));
+      call.write(answers.override(budgetMs));
       return budgetMs;
     }
 
@@ -318,7 +295,7 @@ export function createStreamHandler(deps: StreamHandlerDeps): (call: ProcessCall
         return;
       }
       observer?.decision?.(held.coldStart ? 'woken' : 'checked');
-      call.write(answerFor(fn.key, held.coldStart, tracked).encode(held.waitedMs));
+      call.write(answers.held(fn.key, held.coldStart, tracked).encode(held.waitedMs));
     }
 
     function failed(err: unknown, msg: RequestHead, fn: FunctionRef): void {

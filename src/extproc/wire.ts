@@ -245,7 +245,8 @@ export const CONTINUE_REQUEST_HEADERS: Buffer = continueBytes(REQUEST_HEADERS_FI
 /**
  * ProcessingResponse.mode_override (field 9): ProcessingMode { request_header_mode: SEND (1),
  * response_header_mode: SKIP (2), response_trailer_mode: SEND (1) }, request_trailer_mode left unset
- * (0): the exact mode envoy.yaml's `allowed_override_modes` lists. Asks Envoy to keep the ext_proc
+ * (0): Envoy takes it from processing_mode (SKIP), and envoy.yaml's `allowed_override_modes` lists
+ * that effective mode (with DEFAULT there, Envoy would silently ignore the override). Asks Envoy to keep the ext_proc
  * stream open until the response ends (the idle tracker's "request over" signal).
  */
 export const TRACKING_MODE_OVERRIDE: Buffer = Buffer.from([(9 << 3) | 2, 6, 1 << 3, 1, 2 << 3, 2, 6 << 3, 1]);

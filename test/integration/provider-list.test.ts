@@ -40,8 +40,17 @@ test('parses every entry, with the namespace in the query', async () => {
   };
   seen.length = 0;
   expect(await client.listStatuses('team')).toEqual([
-    { name: 'a', namespace: 'team', replicas: 1, availableReplicas: 1, minScale: 2 },
-    { name: 'b', namespace: 'team', replicas: 0, availableReplicas: 0, minScale: 1 },
+    // Labels and annotations are the function's policy: string values only, the rest dropped.
+    {
+      name: 'a',
+      namespace: 'team',
+      replicas: 1,
+      availableReplicas: 1,
+      minScale: 2,
+      labels: { 'com.openfaas.scale.min': '2' },
+      annotations: {},
+    },
+    { name: 'b', namespace: 'team', replicas: 0, availableReplicas: 0, minScale: 1, labels: {}, annotations: {} },
   ]);
   expect(seen).toEqual(['GET /system/functions?namespace=team']);
 });
