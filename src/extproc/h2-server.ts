@@ -66,21 +66,8 @@ export interface H2ServerLimits {
   readonly maxSessionMemoryMb: number;
 }
 
-/**
- * A client-streaming method (e.g. Envoy's access log service): every complete message goes to
- * `message`, in order; the stream ends with OK when the client ends it. No first-message deadline:
- * such streams are long-lived and mostly quiet.
- */
-export interface ClientStreamHandler {
-  message(message: Buffer): void;
-  /** The stream closed, for any reason. */
-  closed?(): void;
-}
-
-/** Services beyond ext_proc and health, and transport options; all optional. */
+/** Transport options beyond the limits; all optional. */
 export interface H2ServerExtras {
-  /** Method path (`/package.Service/Method`) → a handler per stream. */
-  readonly clientStreams?: ReadonlyMap<string, () => ClientStreamHandler>;
   /** TLS on the listener (WAKER_GRPC_TLS_*); absent: plain-text HTTP/2 (h2c). */
   readonly tls?: GrpcTls;
 }
@@ -138,14 +125,7 @@ export async function startH2Server(
         firstMessages,
         path === HEALTH_CHECK_PATH ? healthCheck(stream, health) : healthWatch(stream, health),
       );
-    } else {
-      const open = path === undefined ? undefined : extras.clientStreams?.get(path);
-      if (open === undefined) finish(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${String(path)}`);
-      else {
-        state.streamOpened(stream);
-        readClientStream(stream, headers, state, open());
-      }
-    }
+    } else finish(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${String(path)}`);
   });
   const port = await listenOn(server, address);
   return {
@@ -357,39 +337,6 @@ function readOneMessage(
       if (err instanceof FrameError) finish(stream, ...frameErrorStatus(err, headers));
       else finish(stream, GrpcStatus.INTERNAL, err instanceof Error ? err.message : 'malformed request');
     }
-  });
-}
-
-/** Client streaming: every message to the handler; OK with an empty response when the client ends. */
-function readClientStream(
-  stream: ServerHttp2Stream,
-  headers: IncomingHttpHeaders,
-  state: SessionState<H2ServerLimits>,
-  handler: ClientStreamHandler,
-): void {
-  const reader = new FrameReader(state.limits.maxMessageBytes, state.budget);
-  let failed = false;
-  stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS);
-  stream.on('wantTrailers', sendOkTrailers);
-  stream.on('close', () => {
-    reader.dispose();
-    handler.closed?.();
-  });
-  stream.on('data', (chunk: Buffer) => {
-    if (failed) return;
-    try {
-      for (const message of reader.push(chunk)) handler.message(message);
-    } catch (err) {
-      failed = true;
-      reader.dispose();
-      if (err instanceof FrameError) finish(stream, ...frameErrorStatus(err, headers));
-      else finish(stream, GrpcStatus.INTERNAL, err instanceof Error ? err.message : 'malformed message');
-    }
-  });
-  stream.on('end', () => {
-    if (failed) return;
-    stream.write(frame(Buffer.alloc(0))); // the (empty) response message
-    stream.end();
   });
 }
 
