@@ -37,6 +37,9 @@ const SERVICE_LABEL = 'kubernetes.io/service-name';
 /** Bounds of the waits between rounds (scale to zero seen, pods gone) and of a burst. */
 const SETTLE_TIMEOUT_MS = 30_000;
 const BURST_TIMEOUT_MS = 60_000;
+/** Envoy's workers: 1 (every scenario's default); 2 shows how much of a burst's release is Envoy's own work. */
+const ENVOY_CONCURRENCY = Number(process.env.BENCH_KUBE_ENVOY_CONCURRENCY ?? '1');
+
 /** API calls are read this long after the last answer, so calls a wake makes just after the release count too. */
 const CALLS_SETTLE_MS = 1_000;
 /**
@@ -136,6 +139,8 @@ export interface KubeResult {
     readonly namespace: string;
     readonly function: string;
     readonly control_plane: string;
+    /** Envoy worker threads (`--concurrency`); BENCH_KUBE_ENVOY_CONCURRENCY, default 1 like every scenario. */
+    readonly envoy_concurrency: number;
   };
   /** startKube() until pods can run (node Ready, default ServiceAccount). */
   readonly plane_start_ms: number;
@@ -192,6 +197,7 @@ export async function runKube(
       namespace: NAMESPACE,
       function: FUNCTION,
       control_plane: 'etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (scripts/install-kube.mjs) on 127.0.0.1',
+      envoy_concurrency: ENVOY_CONCURRENCY,
     },
     plane_start_ms: planeStartMs,
     rounds,
@@ -241,7 +247,7 @@ async function prepare(kube: KubeControlPlane, profile: KubeProfile, wakerEnv: R
   const envoy = await startEnvoy({
     grpcPort: waker.grpcPort,
     gatewayPort: fnPort,
-    concurrency: 1,
+    concurrency: ENVOY_CONCURRENCY,
     patch: (doc) => accessLogToFile(doc, accessLog, ACCESS_LOG_FORMAT),
   });
   scope.add(() => envoy.stop());
