@@ -25,11 +25,20 @@ export function failureStreak(clock: Clock): FailureStreak {
   return {
     failed(err) {
       if (failures++ === 0) since = clock.now();
-      const final = err instanceof FunctionNotFoundError || (err instanceof ProviderError && err.status !== undefined && err.status < 500);
+      const final = err instanceof FunctionNotFoundError || (err instanceof ProviderError && isFinalStatus(err.status));
       if (final || (failures >= MAX_POLL_FAILURES && clock.now() - since >= MIN_FAILING_MS)) throw err;
     },
     reset() {
       failures = 0;
     },
   };
+}
+
+/**
+ * A 4xx will not change by retrying (an RBAC denial, a bad request), except a conflict (409: the
+ * object changed under a precondition, e.g. the Deployment controller's status writes while a
+ * function scales to zero) and throttling (429): those are retried at the next poll like a 5xx.
+ */
+function isFinalStatus(status: number | undefined): boolean {
+  return status !== undefined && status < 500 && status !== 409 && status !== 429;
 }

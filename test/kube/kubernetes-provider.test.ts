@@ -139,6 +139,8 @@ test('a scale to zero made with the API is seen at once (the watch, not the 1 h 
   );
   const patchesBefore = await scalePatches();
   const again = await get(url('/function/hello'));
+  // The wake's own lines say why, if this ever fails (a 502 was once seen under a loaded suite).
+  if (again.status !== 200) console.log(waker.logs().filter((l) => l.fn === `hello.${NS}` || l.event === 'kubernetes.forbidden'));
   expect(again.status).toBe(200);
   expect(seen(again.text)['x-faas-waker-cold-start']).toBe('true');
   expect((await scalePatches()) - patchesBefore).toBe(1);

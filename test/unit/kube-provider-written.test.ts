@@ -1,3 +1,4 @@
+import { ProviderError, ProviderUnavailableError } from '../../src/errors';
 import { createLogger } from '../../src/logging';
 import type { DeploymentView, EndpointSliceView } from '../../src/provider/kubernetes/function-state';
 import type { ChangeListener, Informer } from '../../src/provider/kubernetes/informer';
@@ -63,4 +64,30 @@ test('a Deployment from our own write answers status until the watch delivers th
   provider.noteWritten(dep('12', 0)); // older than the store: ignored
   expect((await provider.getStatus(fn)).replicas).toBe(1);
   await provider.close();
+});
+
+describe('a 403 from the API', () => {
+  function providerWith(state: { synced: boolean; watching: boolean }) {
+    const deployments = {
+      ...stubInformer<DeploymentView & NamespacedObject>(),
+      isSynced: () => state.synced,
+      isWatching: () => state.watching,
+    };
+    const slices = { ...stubInformer<EndpointSliceView & NamespacedObject>(), isWatching: () => state.watching };
+    const client = new FakeKubeClient().answer('/deployments/hello', { status: 403, body: {} });
+    return createKubeProvider({ client, deployments, slices, namespaces: ['fns'], logger: createLogger('silent') });
+  }
+  const fn = functionRef('hello', 'fns');
+
+  test('after we had access, while the watch is down (an API server restarting): transient, retried like an outage', async () => {
+    await expect(providerWith({ synced: true, watching: false }).getStatus(fn)).rejects.toBeInstanceOf(ProviderUnavailableError);
+  });
+
+  test('without ever having had access: a real denial, final (502 at once)', async () => {
+    const err = await providerWith({ synced: false, watching: false })
+      .getStatus(fn)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProviderError);
+    expect((err as ProviderError).status).toBe(403);
+  });
 });

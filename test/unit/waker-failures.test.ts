@@ -163,6 +163,20 @@ describe('Waker: failures', () => {
     expect(h.provider.scaleCallCount()).toBeGreaterThan(100); // once per poll, on the call budget
   });
 
+  test('a scale call answering 409 (the Deployment kept changing under its precondition) is retried at the next poll: the wake goes on', async () => {
+    h = createHarness();
+    h.provider.define(HELLO.key, { startupMs: 600 });
+    h.provider.failScale(HELLO.key, new ProviderError('the Deployment kept changing while it was scaled', 409));
+    const held = track(h.waker.hold(HELLO, never()));
+    await h.at(1_000);
+    expect(held.state).toBe('pending');
+    const failedCalls = h.provider.scaleCallCount();
+    expect(failedCalls).toBeGreaterThan(1); // retried, not final
+    h.provider.failScale(HELLO.key, undefined);
+    await h.at(3_000);
+    expect(held.state).toBe('resolved');
+  });
+
   test('a scale call that fails while the provider restarts is retried: the wake goes on', async () => {
     h = createHarness();
     h.provider.define(HELLO.key, { startupMs: 600 });

@@ -118,6 +118,16 @@ export function createKubeProvider(deps: KubeProviderDeps): KubeProvider {
     try {
       const res = await client.request(method, path, options);
       deps.observe?.(call, `${Math.floor(res.status / 100)}xx`, now() - started);
+      if (res.status === 403 && deployments.isSynced() && !live()) {
+        // We had access (every namespace listed) and the watch is down: an API server that just
+        // restarted answers 403 until its own RBAC caches have synced. Retried like an outage (the
+        // wake tolerates 15 s of failures); a 403 with healthy watches is a real denial, final.
+        logger.warn(
+          { event: 'kubernetes.forbidden_while_recovering', fn: fn.key, method, path },
+          'the Kubernetes API refused this call while the watch is down (API server restarting?): retrying',
+        );
+        throw new ProviderUnavailableError(`Kubernetes API refused ${method} ${path} (403) while its watch is down`);
+      }
       if (res.status === 403) {
         logger.error(
           { event: 'kubernetes.forbidden', fn: fn.key, method, path },
@@ -127,7 +137,7 @@ export function createKubeProvider(deps: KubeProviderDeps): KubeProvider {
       }
       return res;
     } catch (err) {
-      if (err instanceof ProviderError) throw err;
+      if (err instanceof ProviderError || err instanceof ProviderUnavailableError) throw err; // answered, already counted
       deps.observe?.(call, 'error', now() - started);
       if (err instanceof KubeUnavailableError)
         throw new ProviderUnavailableError(`Kubernetes API unreachable for ${fn.key}: ${err.message}`, { cause: err });
