@@ -16,10 +16,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { jsonLine, startChild } from '../dev/stack/child';
 import { startEnvoy, type EnvoyProcess } from '../dev/stack/envoy';
 import { functionObjects, startKube, type KubeControlPlane, type KubeObject } from '../dev/stack/kube';
-import { startWaker, type WakerProcess } from '../dev/stack/processes';
+import { startDemoFunction, startWaker, type WakerProcess } from '../dev/stack/processes';
 import { repoRoot } from '../dev/stack/repo';
 import { epochMs } from './burst';
 import type { Driver } from './driver';
@@ -224,15 +223,9 @@ async function prepare(kube: KubeControlPlane, profile: KubeProfile, wakerEnv: R
     (await listSlices(kube)).items.length > 0 ? true : undefined,
   );
 
-  const fn = startChild(process.execPath, [join(repoRoot(), 'build/dev/function/main.js'), '--name', 'local-function', '--port', '0'], {
-    name: 'function',
-  });
+  const fn = await startDemoFunction('local-function');
   scope.add(() => fn.stop('SIGTERM', 5_000));
-  const fnPort = await fn.waitFor(
-    (line) => (jsonLine(line)?.event === 'listening' ? Number(jsonLine(line)?.port) : undefined),
-    15_000,
-    'function listening',
-  );
+  const fnPort = fn.port;
   const waker = await startWaker({
     ...wakerEnv,
     WAKER_PROVIDER: 'kubernetes',
@@ -260,7 +253,7 @@ async function prepare(kube: KubeControlPlane, profile: KubeProfile, wakerEnv: R
     waker,
     envoy,
     origin: `http://127.0.0.1:${envoy.port}`,
-    pids: { envoy: pidOf(envoy.child), waker: pidOf(waker.child), upstream: pidOf(fn), ...controlPlanePids(kube) },
+    pids: { envoy: pidOf(envoy.child), waker: pidOf(waker.child), upstream: pidOf(fn.child), ...controlPlanePids(kube) },
   };
 }
 

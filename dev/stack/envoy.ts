@@ -129,6 +129,11 @@ function setPorts(doc: Yaml, options: EnvoyOptions): void {
   if (resources.clusters.some((c) => c.name === 'function_grpc')) setClusterPort(resources.clusters, 'function_grpc', options.gatewayPort);
 }
 
+/** Points the named cluster's only endpoint at `port` (for a `patch`: clusters beyond the ones startEnvoy sets). */
+export function pointCluster(doc: Record<string, unknown>, name: string, port: number): void {
+  setClusterPort((doc.static_resources as { clusters: Yaml[] }).clusters, name, port);
+}
+
 function setClusterPort(clusters: Yaml[], name: string, port: number): void {
   const cluster = clusters.find((c) => c.name === name) as
     | { load_assignment: { endpoints: { lb_endpoints: { endpoint: { address: { socket_address: { port_value: number } } } }[] }[] } }

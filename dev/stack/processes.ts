@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { jsonLine, startChild, type Child } from './child';
+import type { FunctionStats } from '../provider/function-registry';
 import type { ProviderStats } from '../provider/provider';
 import { repoRoot } from './repo';
 
@@ -8,6 +9,8 @@ export interface ProviderProcess {
   readonly url: string;
   readonly child: Child;
   stats(): Promise<ProviderStats>;
+  /** One function's counters (`name.namespace`); throws if the provider does not know it. */
+  functionStats(key: string): Promise<FunctionStats>;
   hook(path: string, body?: unknown): Promise<unknown>;
   stop(): Promise<number | null>;
 }
@@ -28,11 +31,17 @@ export async function startProvider(args: readonly string[], echo = false, maxOp
     'provider listening',
   );
   const url = `http://127.0.0.1:${port}`;
+  const stats = async (): Promise<ProviderStats> => (await (await fetch(`${url}/_/stats`)).json()) as ProviderStats;
   return {
     port,
     url,
     child,
-    stats: async () => (await (await fetch(`${url}/_/stats`)).json()) as ProviderStats,
+    stats,
+    functionStats: async (key) => {
+      const found = (await stats()).functions[key];
+      if (found === undefined) throw new Error(`the local provider has no stats for ${key}`);
+      return found;
+    },
     hook: async (path, body) => {
       const res = await fetch(`${url}${path}`, {
         method: 'POST',
@@ -79,4 +88,37 @@ export async function startWaker(env: Record<string, string>, echo = false, maxO
     admin: (path, init) => fetch(`http://127.0.0.1:${ports.admin}${path}`, init),
     stop: (signal = 'SIGTERM') => child.stop(signal, 30_000),
   };
+}
+
+export interface DemoFunction {
+  readonly child: Child;
+  /** HTTP/1 (and WebSocket) port. */
+  readonly port: number;
+  /** The h2c gRPC echo's port, when started with `grpc`. */
+  readonly grpcPort: number | undefined;
+  stop(signal?: NodeJS.Signals, graceMs?: number): Promise<number | null>;
+}
+
+/** The demo function (dev/function) as its own process on loopback, for tests that route Envoy to it directly. */
+export async function startDemoFunction(name: string, options: { grpc?: boolean } = {}): Promise<DemoFunction> {
+  const args = [
+    join(repoRoot(), 'build/dev/function/main.js'),
+    '--name',
+    name,
+    '--port',
+    '0',
+    ...(options.grpc === true ? ['--grpc-port', '0'] : []),
+  ];
+  const child = startChild(process.execPath, args, { name: 'function' });
+  const ports = await child.waitFor(
+    (line) => {
+      const json = jsonLine(line);
+      if (json?.event !== 'listening') return undefined;
+      return { port: Number(json.port), grpcPort: json.grpcPort === undefined ? undefined : Number(json.grpcPort) };
+    },
+    15_000,
+    'function listening',
+  );
+  if (options.grpc === true && ports.grpcPort === undefined) throw new Error('the demo function did not report its gRPC port');
+  return { child, ...ports, stop: (signal, graceMs) => child.stop(signal, graceMs) };
 }

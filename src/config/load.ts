@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { readBasicAuth } from '../provider/credentials';
 import { SETTINGS, type Settings } from './settings';
 
 export interface Credentials {
@@ -164,10 +164,7 @@ function resolveCredentials(s: Settings, readFile: (path: string) => string, pro
   if (s.providerUser !== undefined && s.providerPassword !== undefined) return { user: s.providerUser, password: s.providerPassword };
   if (s.providerSecretsDir === undefined) return undefined;
   try {
-    const user = readFile(join(s.providerSecretsDir, 'basic-auth-user')).trim();
-    const password = readFile(join(s.providerSecretsDir, 'basic-auth-password')).trim();
-    if (user === '' || password === '') throw new Error('empty file');
-    return { user, password };
+    return readBasicAuth(s.providerSecretsDir, readFile);
   } catch (err) {
     problems.push(
       `WAKER_PROVIDER_SECRETS_DIR: cannot read basic-auth-user and basic-auth-password (${(err as Error).message.split('\n')[0] ?? ''})`,

@@ -1,3 +1,4 @@
+import { trimOldest } from '../waker/bounded';
 import { heldAnswer, overrideTimeout, type HeldAnswer } from './responses';
 
 /** Distinct override encodings remembered (one per distinct per-function hold); past it, encoded per use. */
@@ -29,8 +30,8 @@ export function createAnswerCache(overrideMarginMs: number): AnswerCache {
       const cached = answers.get(key);
       if (cached !== undefined) return cached;
       const answer = heldAnswer(fn, coldStart, tracked);
-      if (answers.size >= MAX_CACHED_ANSWERS) answers.delete(answers.keys().next().value as string);
       answers.set(key, answer);
+      trimOldest(answers, MAX_CACHED_ANSWERS);
       return answer;
     },
   };

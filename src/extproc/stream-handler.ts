@@ -169,17 +169,16 @@ export function createStreamHandler(deps: StreamHandlerDeps): (call: ProcessCall
      * message, so this one cannot be extended).
      */
     function cold(fn: FunctionRef, msg: RequestHead): void {
-      // Read now: the header span is a view of the received buffer, valid only in this turn.
-      const hints = requestHints(msg);
-      const request = { functionPath: functionPathOf(msg.path, router), browser: isBrowserNavigation(hints) };
+      // Hints are read now: the header span is a view of the received buffer, valid only in this
+      // turn. Without a waiting page nobody is a browser (and the headers need no second walk).
+      const browser = deps.waitingPage !== undefined && isBrowserNavigation(requestHints(msg));
+      const request = { functionPath: functionPathOf(msg.path, router), browser };
       const known = waker.policyOf(fn);
+      // The first override of this stream: it covers exactly the known budget (or the global one).
       const covered = coverHold(budgetOf(known));
-      const decide = (policy: FunctionPolicy): ColdAction => {
-        const action = coldAction(policy, request, deps.waitingPage?.onByDefault ?? false);
-        return action === 'waiting-page' && deps.waitingPage === undefined ? 'hold' : action;
-      };
+      const decide = (policy: FunctionPolicy): ColdAction => coldAction(policy, request, deps.waitingPage?.onByDefault ?? false);
       if (known !== undefined && decide(known) === 'hold') {
-        holdFor(fn, msg, Math.min(budgetOf(known), covered));
+        holdFor(fn, msg, covered);
         return;
       }
       // Policy unknown, or a decision that depends on whether it runs: a status call first (counted
@@ -284,8 +283,9 @@ export function createStreamHandler(deps: StreamHandlerDeps): (call: ProcessCall
       // This start let nothing through: ended now, and the request waits for the wake like a cold one.
       start.end();
       if (tracking === start) tracking = undefined;
-      const covered = coveredMs ?? coverHold(budgetOf(waker.policyOf(fn)));
-      holdFor(fn, msg, Math.min(budgetOf(waker.policyOf(fn)), covered));
+      // The policy may have changed since the override went out: never more than either.
+      const budget = budgetOf(waker.policyOf(fn));
+      holdFor(fn, msg, Math.min(budget, coverHold(budget)));
     }
 
     function answerContinue(fn: FunctionRef, held: HoldResult | undefined, tracked: boolean): void {

@@ -13,6 +13,17 @@ export interface SecretFileIo {
 
 const realIo: SecretFileIo = { mtimeMs: (path) => statSync(path).mtimeMs, read: (path) => readFileSync(path, 'utf8') };
 
+/**
+ * Reads OpenFaaS-style `basic-auth-user` and `basic-auth-password` from `dir`, trimmed; throws on an
+ * unreadable or empty file. Shared by start-up validation and the re-read below.
+ */
+export function readBasicAuth(dir: string, read: (path: string) => string): Credentials {
+  const user = read(join(dir, 'basic-auth-user')).trim();
+  const password = read(join(dir, 'basic-auth-password')).trim();
+  if (user === '' || password === '') throw new Error('empty file');
+  return { user, password };
+}
+
 export function fixedCredentials(credentials: Credentials | undefined): CredentialsSource {
   return () => credentials;
 }
@@ -33,9 +44,7 @@ export function secretsDirCredentials(dir: string, initial: Credentials, logger:
     try {
       const next = `${io.mtimeMs(userFile)}/${io.mtimeMs(passwordFile)}`;
       if (next === stamp) return current;
-      const user = io.read(userFile).trim();
-      const password = io.read(passwordFile).trim();
-      if (user === '' || password === '') throw new Error('empty file');
+      const { user, password } = readBasicAuth(dir, io.read);
       stamp = next;
       if (user !== current.user || password !== current.password)
         logger.info({ event: 'provider.credentials_reloaded' }, 'provider credentials changed on disk: using the new ones');

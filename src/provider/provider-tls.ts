@@ -4,8 +4,8 @@ import type { Logger } from '../logging';
 import { pemFiles, realTlsFileIo, type PemFiles, type PemMaterial, type TlsFileIo } from '../tls-material';
 
 /**
- * The pool createProviderClient builds for itself (provider-client.ts), repeated here because a
- * dispatcher passed in replaces it whole: keep the two in step.
+ * The provider pool's options, shared by createProviderClient's own Pool and the TLS Agent below (a
+ * dispatcher passed in replaces that Pool whole, so both must be built from here).
  */
 export function providerPoolOptions(config: Pick<Config, 'providerConnections' | 'providerTimeoutMs'>): Agent.Options {
   return {

@@ -1,8 +1,6 @@
 import { connect, type ClientHttp2Session } from 'node:http2';
-import { join } from 'node:path';
-import { jsonLine, startChild, type Child } from '../../dev/stack/child';
-import { startEnvoy, type EnvoyProcess } from '../../dev/stack/envoy';
-import { repoRoot } from '../../dev/stack/repo';
+import { pointCluster, startEnvoy, type EnvoyProcess } from '../../dev/stack/envoy';
+import { startDemoFunction, type DemoFunction } from '../../dev/stack/processes';
 import { grpcFrame, grpcMessages } from '../../dev/function/grpc-echo';
 import { startH2Server, type GrpcServer } from '../../src/extproc/h2-server';
 import { HealthState } from '../../src/extproc/health';
@@ -29,23 +27,13 @@ interface Stream {
 
 const streams: Stream[] = [];
 let server: GrpcServer;
-let fn: Child;
+let fn: DemoFunction;
 let fnPorts: { http: number; grpc: number };
 let envoy: EnvoyProcess;
 /** The shipped config with request_trailer_mode DEFAULT in the allowed entry: the control. */
 let control: EnvoyProcess;
 
 type Yaml = Record<string, unknown>;
-
-function pointCluster(doc: Yaml, name: string, port: number): void {
-  const clusters = (doc.static_resources as { clusters: Yaml[] }).clusters;
-  const cluster = clusters.find((c) => c.name === name) as
-    | { load_assignment: { endpoints: { lb_endpoints: { endpoint: { address: { socket_address: { port_value: number } } } }[] }[] } }
-    | undefined;
-  const endpoint = cluster?.load_assignment.endpoints[0]?.lb_endpoints[0]?.endpoint;
-  if (endpoint === undefined) throw new Error(`cluster ${name} missing`);
-  endpoint.address.socket_address.port_value = port;
-}
 
 beforeAll(async () => {
   server = await startH2Server(
@@ -71,17 +59,8 @@ beforeAll(async () => {
     },
     new HealthState(),
   );
-  fn = startChild(process.execPath, [join(repoRoot(), 'build/dev/function/main.js'), '--name', 'demo', '--port', '0', '--grpc-port', '0'], {
-    name: 'function',
-  });
-  fnPorts = await fn.waitFor(
-    (line) => {
-      const json = jsonLine(line);
-      return json?.event === 'listening' ? { http: Number(json.port), grpc: Number(json.grpcPort) } : undefined;
-    },
-    15_000,
-    'function listening',
-  );
+  fn = await startDemoFunction('demo', { grpc: true });
+  fnPorts = { http: fn.port, grpc: fn.grpcPort ?? 0 };
   envoy = await startEnvoy({
     grpcPort: server.port,
     gatewayPort: fnPorts.http,

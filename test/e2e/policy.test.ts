@@ -36,11 +36,7 @@ afterAll(async () => {
   await agent.close();
 });
 
-const fnStats = async (name: string) => {
-  const fn = (await stack.provider.stats()).functions[`${name}.openfaas-fn`];
-  if (fn === undefined) throw new Error(`no stats for ${name}`);
-  return fn;
-};
+const fnStats = (name: string) => stack.provider.functionStats(`${name}.openfaas-fn`);
 
 test('faas-waker/hold-timeout: a short per-function hold answers 504 while a request with the global hold still waits', async () => {
   const order: string[] = [];

@@ -82,11 +82,7 @@ function burst(name: string): Promise<Answer[]> {
   return Promise.all(Array.from({ length: BURST }, (_, i) => post(`/function/${name}/orders`, JSON.stringify({ order: i }))));
 }
 
-async function statsOf(key: string): Promise<FunctionStats> {
-  const fn = (await provider.stats()).functions[key];
-  if (fn === undefined) throw new Error(`no stats for ${key}`);
-  return fn;
-}
+const statsOf = (key: string): Promise<FunctionStats> => provider.functionStats(key);
 
 /** The function's own answer (dev/function echoes what it received), or undefined for anything else. */
 function functionAnswer(answer: Answer): { function: string; method: string; path: string; bodyBytes: number } | undefined {

@@ -43,11 +43,7 @@ afterAll(async () => {
   await agent.close();
 });
 
-const fnStats = async (name: string) => {
-  const fn = (await stack.provider.stats()).functions[`${name}.openfaas-fn`];
-  if (fn === undefined) throw new Error(`no stats for ${name}`);
-  return fn;
-};
+const fnStats = (name: string) => stack.provider.functionStats(`${name}.openfaas-fn`);
 
 test('a browser gets the waiting page while the function starts, then the function itself', async () => {
   const page = await get(stack.url('/function/site/index.html'), BROWSER);

@@ -1,9 +1,13 @@
 import { connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
-import { join } from 'node:path';
-import { jsonLine, startChild, type Child } from '../../dev/stack/child';
-import { startEnvoy, type EnvoyProcess } from '../../dev/stack/envoy';
-import { startProvider, startWaker, type ProviderProcess, type WakerProcess } from '../../dev/stack/processes';
-import { repoRoot } from '../../dev/stack/repo';
+import { pointCluster, startEnvoy, type EnvoyProcess } from '../../dev/stack/envoy';
+import {
+  startDemoFunction,
+  startProvider,
+  startWaker,
+  type DemoFunction,
+  type ProviderProcess,
+  type WakerProcess,
+} from '../../dev/stack/processes';
 import { grpcFrame, grpcMessages } from '../../dev/function/grpc-echo';
 import { OPCODE } from '../../dev/function/websocket-frames';
 import { openWebSocket } from '../support/ws-client';
@@ -19,37 +23,15 @@ import { agent, waitUntil } from './http';
  * Proof of a hold: the provider saw the scale call, and the answer arrived only after the test
  * released the function.
  */
-let fn: Child;
+let fn: DemoFunction;
 let fnPorts: { http: number; grpc: number };
 let provider: ProviderProcess;
 let waker: WakerProcess;
 let envoy: EnvoyProcess;
 
-type Yaml = Record<string, unknown>;
-
-/** Points the named cluster's only endpoint at `port` (the stack patches function_gateway itself). */
-function pointCluster(doc: Yaml, name: string, port: number): void {
-  const clusters = (doc.static_resources as { clusters: Yaml[] }).clusters;
-  const cluster = clusters.find((c) => c.name === name) as
-    | { load_assignment: { endpoints: { lb_endpoints: { endpoint: { address: { socket_address: { port_value: number } } } }[] }[] } }
-    | undefined;
-  const endpoint = cluster?.load_assignment.endpoints[0]?.lb_endpoints[0]?.endpoint;
-  if (endpoint === undefined) throw new Error(`cluster ${name} missing`);
-  endpoint.address.socket_address.port_value = port;
-}
-
 beforeAll(async () => {
-  fn = startChild(process.execPath, [join(repoRoot(), 'build/dev/function/main.js'), '--name', 'demo', '--port', '0', '--grpc-port', '0'], {
-    name: 'function',
-  });
-  fnPorts = await fn.waitFor(
-    (line) => {
-      const json = jsonLine(line);
-      return json?.event === 'listening' ? { http: Number(json.port), grpc: Number(json.grpcPort) } : undefined;
-    },
-    15_000,
-    'function listening',
-  );
+  fn = await startDemoFunction('demo', { grpc: true });
+  fnPorts = { http: fn.port, grpc: fn.grpcPort ?? 0 };
   provider = await startProvider(['--function', 'wsecho:gate', '--function', 'grpcecho:gate', '--function', 'retry:0']);
   waker = await startWaker({ WAKER_PROVIDER_URL: provider.url, WAKER_HOLD_TIMEOUT: '30s', WAKER_WAKE_TIMEOUT: '30s' });
   envoy = await startEnvoy({
@@ -67,11 +49,7 @@ afterAll(async () => {
   await agent.close();
 });
 
-async function fnStats(key: string): Promise<{ scaleCalls: number; availableReplicas: number }> {
-  const found = (await provider.stats()).functions[key];
-  if (found === undefined) throw new Error(`no stats for ${key}`);
-  return found;
-}
+const fnStats = (key: string) => provider.functionStats(key);
 
 /** Waits for the wake to reach the provider, then releases the function; returns when it is released. */
 async function wakeThenRelease(name: string, onRelease: () => void): Promise<void> {

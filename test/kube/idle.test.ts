@@ -8,19 +8,16 @@
  */
 import { request as httpRequest, type ClientRequest } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
-import { jsonLine, startChild, type Child } from '../../dev/stack/child';
 import { startEnvoy, type EnvoyProcess } from '../../dev/stack/envoy';
-import { functionObjects, startKube, type KubeControlPlane } from '../../dev/stack/kube';
-import { startWaker, type WakerProcess } from '../../dev/stack/processes';
-import { repoRoot } from '../../dev/stack/repo';
+import { startKube, type KubeControlPlane } from '../../dev/stack/kube';
+import { startDemoFunction, startWaker, type DemoFunction, type WakerProcess } from '../../dev/stack/processes';
 import { INTENT_ANNOTATION, intentValue, kubeDeploymentWriter } from '../../src/idle/coordination';
 import { createLogger } from '../../src/logging';
 import { createKubeClient } from '../../src/provider/kubernetes/kube-client';
 import { loadKubeConnection } from '../../src/provider/kubernetes/kube-config';
 import { functionRef } from '../../src/routing/function-ref';
 import { agent, get, waitUntil } from '../e2e/http';
+import { createFunction as createKubeFunction, grantShippedRole } from '../support/kube-objects';
 
 jest.setTimeout(180_000);
 
@@ -31,7 +28,7 @@ const IDLE_MS = 3_000;
 const ZERO_LABELS = { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '3s' };
 
 let kube: KubeControlPlane;
-let fnProcess: Child;
+let fnProcess: DemoFunction;
 let serving: WakerProcess; // replica "serving": all traffic of NS goes through it
 let other: WakerProcess; // replica "other": same namespace, no traffic
 let off: WakerProcess; // WAKER_IDLE_SCALE_DOWN=false, namespace OFF_NS
@@ -56,16 +53,10 @@ beforeAll(async () => {
     expect(
       (await kube.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } })).status,
     ).toBe(201);
-    await grantShippedRole(name);
+    await grantShippedRole(kube, name);
   }
-  fnProcess = startChild(process.execPath, [join(repoRoot(), 'build/dev/function/main.js'), '--name', 'local-function', '--port', '0'], {
-    name: 'function',
-  });
-  const fnPort = await fnProcess.waitFor(
-    (line) => (jsonLine(line)?.event === 'listening' ? Number(jsonLine(line)?.port) : undefined),
-    15_000,
-    'function listening',
-  );
+  fnProcess = await startDemoFunction('local-function');
+  const fnPort = fnProcess.port;
   [serving, other, off] = await Promise.all([
     startWaker(idleEnv('serving', NS)),
     startWaker(idleEnv('other', NS)),
@@ -101,35 +92,9 @@ afterAll(async () => {
   await kube?.stop();
 }, 60_000);
 
-/** The Role in the shipped rbac.yaml, bound to the test's `faas-waker` user: what is tested is what ships. */
-async function grantShippedRole(namespace: string): Promise<void> {
-  const docs = parseAllDocuments(readFileSync(join(repoRoot(), 'deploy/kubernetes/kubernetes-provider/rbac.yaml'), 'utf8')).map(
-    (d) => d.toJSON() as { kind: string; rules?: unknown },
-  );
-  const rules = docs.find((d) => d.kind === 'Role')?.rules;
-  expect(rules).toBeDefined();
-  const role = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'faas-waker', namespace }, rules };
-  const binding = {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'RoleBinding',
-    metadata: { name: 'faas-waker', namespace },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'faas-waker' },
-    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'faas-waker' }],
-  };
-  expect((await kube.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/roles`, { body: role })).status).toBe(201);
-  expect(
-    (await kube.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`, { body: binding })).status,
-  ).toBe(201);
-}
-
 /** A function at 0 replicas with its Service; `labels` added to the Deployment (e.g. the scale-zero ones). */
-async function createFunction(name: string, labels: Record<string, string>, namespace = NS, replicas = 0): Promise<void> {
-  const { deployment, service } = functionObjects(namespace, name, { readyDelay: '200ms', replicas });
-  const meta = deployment.metadata as { labels: Record<string, string> };
-  meta.labels = { ...meta.labels, ...labels };
-  expect((await kube.request('POST', `/apis/apps/v1/namespaces/${namespace}/deployments`, { body: deployment })).status).toBe(201);
-  expect((await kube.request('POST', `/api/v1/namespaces/${namespace}/services`, { body: service })).status).toBe(201);
-}
+const createFunction = (name: string, labels: Record<string, string>, namespace = NS, replicas = 0): Promise<void> =>
+  createKubeFunction(kube, namespace, name, { readyDelay: '200ms', replicas, labels });
 
 interface DeploymentState {
   readonly replicas: number;

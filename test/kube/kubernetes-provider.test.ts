@@ -4,16 +4,14 @@
  * plane with kwok as the kubelet. The Kubernetes objects decide readiness; Envoy forwards to a local
  * function process on 127.0.0.1 (pod, node and Service IPs of this cluster are fake and never dialed).
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
-import { jsonLine, startChild, type Child } from '../../dev/stack/child';
 import { startEnvoy, type EnvoyProcess } from '../../dev/stack/envoy';
-import { functionObjects, startKube, type KubeControlPlane } from '../../dev/stack/kube';
-import { startWaker, type WakerProcess } from '../../dev/stack/processes';
-import { repoRoot } from '../../dev/stack/repo';
+import { startKube, type KubeControlPlane } from '../../dev/stack/kube';
+import { startDemoFunction, startWaker, type DemoFunction, type WakerProcess } from '../../dev/stack/processes';
 import { agent, get, waitUntil } from '../e2e/http';
+import { createFunction as createKubeFunction, grantShippedRole } from '../support/kube-objects';
 
 jest.setTimeout(180_000);
 
@@ -22,7 +20,7 @@ const DENIED_NS = 'denied';
 const WAIT_MS = 60_000;
 
 let kube: KubeControlPlane;
-let fnProcess: Child;
+let fnProcess: DemoFunction;
 let waker: WakerProcess;
 let envoy: EnvoyProcess;
 const url = (path: string): string => `http://127.0.0.1:${envoy.port}${path}`;
@@ -33,15 +31,9 @@ beforeAll(async () => {
     expect(
       (await kube.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name } } })).status,
     ).toBe(201);
-  await grantShippedRole(NS);
-  fnProcess = startChild(process.execPath, [join(repoRoot(), 'build/dev/function/main.js'), '--name', 'local-function', '--port', '0'], {
-    name: 'function',
-  });
-  const fnPort = await fnProcess.waitFor(
-    (line) => (jsonLine(line)?.event === 'listening' ? Number(jsonLine(line)?.port) : undefined),
-    15_000,
-    'function listening',
-  );
+  await grantShippedRole(kube, NS);
+  fnProcess = await startDemoFunction('local-function');
+  const fnPort = fnProcess.port;
   waker = await startWaker({
     WAKER_PROVIDER: 'kubernetes',
     WAKER_KUBECONFIG: kube.waker.kubeconfig,
@@ -64,33 +56,9 @@ afterAll(async () => {
   await kube?.stop();
 }, 60_000);
 
-/** The Role in the shipped rbac.yaml, bound to the test's `faas-waker` user: what is tested is what ships. */
-async function grantShippedRole(namespace: string): Promise<void> {
-  const docs = parseAllDocuments(readFileSync(join(repoRoot(), 'deploy/kubernetes/kubernetes-provider/rbac.yaml'), 'utf8')).map(
-    (d) => d.toJSON() as { kind: string; rules?: unknown },
-  );
-  const rules = docs.find((d) => d.kind === 'Role')?.rules;
-  expect(rules).toBeDefined();
-  const role = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'faas-waker', namespace }, rules };
-  const binding = {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'RoleBinding',
-    metadata: { name: 'faas-waker', namespace },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'faas-waker' },
-    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'faas-waker' }],
-  };
-  expect((await kube.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/roles`, { body: role })).status).toBe(201);
-  expect(
-    (await kube.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`, { body: binding })).status,
-  ).toBe(201);
-}
-
 /** A function Deployment (label faas_function=NAME unless `plain`) at 0 replicas, with its Service. */
-async function createFunction(name: string, readyDelay: string, options: { plain?: boolean; replicas?: number } = {}): Promise<void> {
-  const { deployment, service } = functionObjects(NS, name, { readyDelay, ...options });
-  expect((await kube.request('POST', `/apis/apps/v1/namespaces/${NS}/deployments`, { body: deployment })).status).toBe(201);
-  expect((await kube.request('POST', `/api/v1/namespaces/${NS}/services`, { body: service })).status).toBe(201);
-}
+const createFunction = (name: string, readyDelay: string, options: { plain?: boolean; replicas?: number } = {}): Promise<void> =>
+  createKubeFunction(kube, NS, name, { readyDelay, ...options });
 
 async function replicas(name: string): Promise<number> {
   const res = await kube.request('GET', `/apis/apps/v1/namespaces/${NS}/deployments/${name}`);
