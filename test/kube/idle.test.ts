@@ -120,6 +120,16 @@ async function metric(w: WakerProcess, name: string): Promise<number> {
 const scaledDownLines = (w: WakerProcess, fn: string): Record<string, unknown>[] =>
   w.logs().filter((l) => l.event === 'idle.scaled_down' && l.fn === `${fn}.${NS}`);
 
+/**
+ * The `idle.scaled_down` lines of both replicas once at least one is there: the API server shows the
+ * Deployment at 0 before the replica that patched it has read the answer and logged it.
+ */
+async function scaleDownsLogged(fn: string): Promise<Record<string, unknown>[]> {
+  const all = (): Record<string, unknown>[] => [...scaledDownLines(serving, fn), ...scaledDownLines(other, fn)];
+  await waitUntil(() => Promise.resolve(all().length > 0), WAIT_MS, `the idle.scaled_down line for ${fn}`);
+  return all();
+}
+
 /** Wakes a function with one request through `base` (an Envoy), until it answers 200. */
 async function wake(name: string, base = url('')): Promise<void> {
   const res = await get(`${base}/function/${name}`);
@@ -183,7 +193,7 @@ test('idle after its zero-duration and not before: a slow request in flight past
   const down = await untilZero('upload');
   // Not before the idle time counted from the request's end (our clock sees the end a little after Envoy).
   expect(down - ended).toBeGreaterThanOrEqual(IDLE_MS - 250);
-  const lines = [...scaledDownLines(serving, 'upload'), ...scaledDownLines(other, 'upload')];
+  const lines = await scaleDownsLogged('upload');
   expect(lines).toHaveLength(1);
   expect(Number(lines[0]?.idleMs)).toBeGreaterThanOrEqual(IDLE_MS);
   expect(lines[0]?.replica).toMatch(/^(serving|other)$/);
@@ -229,7 +239,7 @@ test('two replicas, traffic only through one: the other never scales it down whi
   const down = await untilZero('steady');
   expect(down - stopped).toBeGreaterThanOrEqual(IDLE_MS - 300 - 250);
   // Either replica may be the one that scaled it; exactly one did.
-  expect([...scaledDownLines(serving, 'steady'), ...scaledDownLines(other, 'steady')]).toHaveLength(1);
+  expect(await scaleDownsLogged('steady')).toHaveLength(1);
   // And the next request wakes it again through the serving replica, as a cold start.
   const again = await get(url('/function/steady'));
   expect([again.status, seenCold(again.text)]).toEqual([200, 'true']);
@@ -274,7 +284,12 @@ test('a request that arrives while a scale-down intent is live waits for its own
   );
   const res = await get(url('/function/contested'));
   expect(res.status).toBe(200);
-  expect(serving.logs().some((l) => l.event === 'idle.confirm' && l.fn === `contested.${NS}` && l.intent === intent)).toBe(true);
+  // Logged before the CONTINUE, but its pipe and Envoy's answer reach this process in either order.
+  await waitUntil(
+    () => Promise.resolve(serving.logs().some((l) => l.event === 'idle.confirm' && l.fn === `contested.${NS}` && l.intent === intent)),
+    WAIT_MS,
+    'the idle.confirm line for contested',
+  );
   // Its own activity write landed before it was let through, and deleted the intent with it.
   const after = await deployment('contested');
   expect(after.annotations['faas-waker/scale-down']).toBeUndefined();
@@ -373,7 +388,11 @@ test('an API server restart: requests to a warm scale-to-zero function keep bein
         .slice(-40),
     );
   expect(answers.filter((s) => s !== 200)).toEqual([]);
-  expect(serving.logs().some((l) => l.event === 'idle.confirm' && l.fn === `sturdy.${NS}`)).toBe(true);
+  await waitUntil(
+    () => Promise.resolve(serving.logs().some((l) => l.event === 'idle.confirm' && l.fn === `sturdy.${NS}`)),
+    WAIT_MS,
+    'the idle.confirm line for sturdy',
+  );
 });
 
 /** The cold-start header as the function received it (it echoes request headers). */
