@@ -118,11 +118,11 @@ async function main(): Promise<void> {
       WAKER_MAX_HELD_PER_FUNCTION: String(Math.max(1000, ...profile.cold.sizes)),
     },
     held: { WAKER_LOG_LEVEL: 'info', WAKER_HOLD_TIMEOUT: '60s', WAKER_MAX_HELD_PER_FUNCTION: '1000', WAKER_MAX_HELD_TOTAL: '20000' },
-    // The ready entry is only taken away by the watch (a scale to zero seen), never by a TTL. kube.ts adds
-    // WAKER_PROVIDER=kubernetes, WAKER_KUBECONFIG (the control plane's faas-waker user) and the namespaces.
+    // The ready entry is only taken away by the watch (a scale to zero seen), never by the TTL (1 h by
+    // default in this mode). kube.ts adds WAKER_PROVIDER=kubernetes, WAKER_KUBECONFIG (the control plane's
+    // faas-waker user) and the namespaces.
     kube: {
       WAKER_LOG_LEVEL: 'info',
-      WAKER_READY_TTL: '1h',
       WAKER_HOLD_TIMEOUT: '60s',
       WAKER_MAX_HELD_PER_FUNCTION: String(Math.max(1000, profile.kube.n)),
     },

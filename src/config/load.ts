@@ -48,7 +48,9 @@ export function loadConfig(sources: ConfigSources): ParsedCommand {
       problems.push(`--${spec.flag ?? ''}: empty value`);
       continue;
     }
-    const text = typeof fromFlag === 'string' ? fromFlag : fromEnv === undefined || fromEnv === '' ? spec.defaultText : fromEnv;
+    // SETTINGS lists the provider first, so its kind is known here.
+    const dflt = values.provider === 'kubernetes' ? (spec.kubernetesDefaultText ?? spec.defaultText) : spec.defaultText;
+    const text = typeof fromFlag === 'string' ? fromFlag : fromEnv === undefined || fromEnv === '' ? dflt : fromEnv;
     if (text === undefined) {
       if (spec.required === true) problems.push(`${spec.env} (--${spec.flag ?? ''}): required`);
       continue;
@@ -188,7 +190,14 @@ export function helpText(): string {
   const lines = ['Usage: faas-waker [flags]', '', 'Every flag has an environment variable; flags win.', ''];
   for (const spec of SETTINGS) {
     const flag = spec.flag === undefined ? '(env only)' : `--${spec.flag}`;
-    const dflt = spec.required === true ? 'required' : spec.defaultText === undefined ? 'none' : spec.defaultText;
+    const dflt =
+      spec.required === true
+        ? 'required'
+        : spec.defaultText === undefined
+          ? 'none'
+          : spec.kubernetesDefaultText === undefined
+            ? spec.defaultText
+            : `${spec.defaultText} (kubernetes: ${spec.kubernetesDefaultText})`;
     lines.push(`  ${flag.padEnd(30)} ${spec.env.padEnd(34)} default: ${dflt}`, `      ${spec.help}`);
   }
   lines.push('  --help, -h                     show this help');

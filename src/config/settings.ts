@@ -24,6 +24,8 @@ export interface SettingSpec<K extends keyof Settings> {
   readonly flag?: string;
   /** Text form of the default, parsed like user input; absent = required or optional-without-default. */
   readonly defaultText?: string;
+  /** The default with `WAKER_PROVIDER=kubernetes`, where it differs (the watch changes what is safe). */
+  readonly kubernetesDefaultText?: string;
   readonly required?: boolean;
   readonly parse: (text: string) => Settings[K];
   readonly help: string;
@@ -213,8 +215,11 @@ export const SETTINGS: readonly Row[] = [
     env: 'WAKER_READY_TTL',
     flag: 'ready-ttl',
     defaultText: '2s',
+    // The watch drops a ready entry the moment its function scales to zero, so the TTL is only a
+    // backstop there; a short one would send requests to an API server that may be restarting.
+    kubernetesDefaultText: '1h',
     parse: parseDuration,
-    help: 'How long "function ready" is trusted; busy functions are refreshed in the background',
+    help: 'How long "function ready" is trusted; busy functions are refreshed in the background. Kubernetes mode: the watch also drops it at once',
   },
   {
     key: 'notFoundTtlMs',

@@ -295,6 +295,14 @@ describe('WAKER_PROVIDER=kubernetes', () => {
     expect(Object.isFrozen(config.namespaces)).toBe(true);
   });
 
+  test('the ready TTL defaults to 1h (the watch drops entries), and a set value still wins', () => {
+    expect(run({ env: { WAKER_PROVIDER: 'kubernetes' } }).readyTtlMs).toBe(3_600_000);
+    expect(run({ env: { WAKER_PROVIDER: 'kubernetes', WAKER_READY_TTL: '5s' } }).readyTtlMs).toBe(5000);
+    expect(run({ env: { WAKER_PROVIDER: 'kubernetes', WAKER_READY_TTL: '' }, argv: ['--ready-ttl', '3s'] }).readyTtlMs).toBe(3000);
+    expect(run({ env: URL_ENV }).readyTtlMs).toBe(2000);
+    expect(helpText()).toContain('default: 2s (kubernetes: 1h)');
+  });
+
   test('kubeconfig and namespaces by flag, duplicates dropped', () => {
     const config = run({
       env: {},

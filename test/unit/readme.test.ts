@@ -11,6 +11,8 @@ test.each(SETTINGS.map((s) => [s.env, s] as const))('README documents %s with it
   expect(row).toBeDefined();
   if (spec.flag !== undefined) expect(row).toContain(`\`--${spec.flag}\``);
   if (spec.defaultText !== undefined) expect(row).toContain(`\`${spec.defaultText}\``);
+  if (spec.kubernetesDefaultText !== undefined)
+    expect(row).toContain(`\`${spec.kubernetesDefaultText}\` with \`WAKER_PROVIDER=kubernetes\``);
 });
 
 test('the README documents no setting that does not exist', () => {
