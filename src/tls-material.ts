@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import type { Logger } from './logging';
+import { realFileIo, rereadOnChange, type FileIo } from './reread-files';
 
 /** Which file holds which part, and the setting that named it (for messages). */
 export interface PemFile {
@@ -25,71 +25,53 @@ export interface PemMaterial {
 /** The current material: re-checked (a stat per file) on every call, re-read only when a file changed. */
 export type PemSource = () => PemMaterial;
 
-export interface TlsFileIo {
-  /** Changes whenever the file's content may have: inode (a swapped Secret symlink), mtime, size. */
-  readonly stamp: (path: string) => string;
-  readonly read: (path: string) => string;
-}
-
-export const realTlsFileIo: TlsFileIo = {
-  stamp: (path) => {
-    const s = statSync(path);
-    return `${s.ino}:${s.mtimeMs}:${s.size}`;
-  },
-  read: (path) => readFileSync(path, 'utf8'),
-};
-
 const PARTS = ['ca', 'cert', 'key'] as const;
 
 /**
- * PEM files that may be rotated in place (cert-manager, a kubelet-mounted Secret): like the provider
- * credentials (credentials.ts), each call compares the files' stamps and re-reads them when one
- * changed. New material is used only once it is complete and consistent (every certificate parses,
- * the key matches the certificate): a half-written rotation (the certificate written, the key not
- * yet) keeps the last good material, says so once, and is retried on the next call. The first read
- * throws instead, naming the setting: there is no good material to keep.
+ * PEM files that may be rotated in place (cert-manager, a kubelet-mounted Secret), re-read when one
+ * changed (reread-files.ts). New material is used only once it is complete and consistent (every
+ * certificate parses, the key matches the certificate): a half-written rotation (the certificate
+ * written, the key not yet) keeps the last good material, says so once, and is retried on the next
+ * call. The first read throws instead, naming the setting: there is no good material to keep.
  */
-export function pemFiles(files: PemFiles, what: string, logger: Logger, io: TlsFileIo = realTlsFileIo): PemSource {
+export function pemFiles(files: PemFiles, what: string, logger: Logger, io?: FileIo): PemSource {
   const present = PARTS.filter((part) => files[part] !== undefined);
-  const each = <T>(part: (typeof PARTS)[number], access: (path: string) => T): T => {
-    const file = files[part] as PemFile;
-    try {
-      return access(file.path);
-    } catch (err) {
-      throw new Error(`${file.setting}: cannot read ${file.path}: ${firstLine(err)}`, { cause: err });
-    }
-  };
-  const stampNow = (): string => present.map((part) => each(part, io.stamp)).join('/');
-  const readNow = (): PemMaterial => {
+  const load = (read: (path: string) => string): PemMaterial => {
     const material: Record<string, string> = {};
-    for (const part of present) material[part] = each(part, io.read);
+    for (const part of present) {
+      const file = files[part] as PemFile;
+      try {
+        material[part] = read(file.path);
+      } catch (err) {
+        throw new Error(`${file.setting}: cannot read ${file.path}: ${firstLine(err)}`, { cause: err });
+      }
+    }
     checkMaterial(material, files);
     return material;
   };
-  let stamp = stampNow();
-  let current = readNow();
-  logLoaded(logger, what, current, 'loaded');
-  let warned = false;
-  return () => {
-    try {
-      const next = stampNow();
-      if (next === stamp) return current;
-      const material = readNow();
-      stamp = next;
-      warned = false;
-      if (PARTS.every((part) => material[part] === current[part])) return current; // touched, not changed
-      current = material;
-      logLoaded(logger, what, current, 'reloaded');
-    } catch (err) {
-      if (!warned)
-        logger.warn(
-          { event: 'tls.files_unusable', what, err: firstLine(err) },
-          `cannot use the changed ${what} files: keeping the last good certificates`,
-        );
-      warned = true;
-    }
-    return current;
-  };
+  const initial = load(io?.read ?? realFileIo.read);
+  logLoaded(logger, what, initial, 'loaded');
+  return rereadOnChange(
+    present.map((part) => (files[part] as PemFile).path),
+    {
+      initial,
+      io,
+      load,
+      loaded: (next, previous) => {
+        if (PARTS.every((part) => next[part] === previous[part])) return previous; // touched, not changed
+        logLoaded(logger, what, next, 'reloaded');
+        return next;
+      },
+      failed: (err, last, first) => {
+        if (first)
+          logger.warn(
+            { event: 'tls.files_unusable', what, err: firstLine(err) },
+            `cannot use the changed ${what} files: keeping the last good certificates`,
+          );
+        return last;
+      },
+    },
+  );
 }
 
 /** Throws, naming the setting, unless every certificate parses and the key belongs to the certificate. */

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { rereadOnChange, type FileIo } from '../reread-files';
 
 /** How a request to a route that changes something fared against the admin token. */
 export type TokenCheck = 'ok' | 'no-token-configured' | 'token-unreadable' | 'denied';
@@ -9,31 +9,26 @@ export interface AdminToken {
   check(authorization: string | undefined): TokenCheck;
 }
 
-export interface TokenFileIo {
-  readonly mtimeMs: (path: string) => number;
-  readonly read: (path: string) => string;
-}
-
-const realIo: TokenFileIo = { mtimeMs: (path) => statSync(path).mtimeMs, read: (path) => readFileSync(path, 'utf8') };
-
 /**
  * The bearer token in `path` (WAKER_ADMIN_TOKEN_FILE), re-read whenever the file changes, so a
  * rotated Secret takes effect without a restart. No file configured: every check says so, and the
  * routes refuse (403) instead of being open. Compared in constant time; the token is never logged.
  */
-export function tokenFromFile(path: string | undefined, io: TokenFileIo = realIo): AdminToken {
-  let cached: { mtimeMs: number; token: Buffer } | undefined;
-  const current = (): Buffer | undefined => {
-    if (path === undefined) return undefined;
-    try {
-      const mtimeMs = io.mtimeMs(path);
-      if (cached?.mtimeMs !== mtimeMs) cached = { mtimeMs, token: Buffer.from(io.read(path).trim()) };
-      return cached.token.length > 0 ? cached.token : undefined;
-    } catch {
-      cached = undefined;
-      return undefined;
-    }
-  };
+export function tokenFromFile(path: string | undefined, io?: FileIo): AdminToken {
+  // Unlike the provider credentials, a token that can no longer be read is refused, never kept: a
+  // deleted Secret must not leave the wake route open with its old token.
+  const current =
+    path === undefined
+      ? () => undefined
+      : rereadOnChange<Buffer | undefined>([path], {
+          initial: undefined,
+          io,
+          load: (read) => {
+            const token = Buffer.from(read(path).trim());
+            return token.length > 0 ? token : undefined;
+          },
+          failed: () => undefined,
+        });
   return {
     check(authorization) {
       if (path === undefined) return 'no-token-configured';

@@ -2,7 +2,8 @@ import type { Http2SecureServer, SecureServerOptions } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import type { Config } from '../config/load';
 import type { Logger } from '../logging';
-import { pemFiles, realTlsFileIo, type PemFiles, type PemMaterial, type PemSource, type TlsFileIo } from '../tls-material';
+import { realFileIo, type FileIo } from '../reread-files';
+import { pemFiles, type PemFiles, type PemMaterial, type PemSource } from '../tls-material';
 
 /** TLS (and mutual TLS) for the gRPC listener; `undefined` means plain-text HTTP/2. */
 export interface GrpcTls {
@@ -20,11 +21,11 @@ export interface GrpcTlsOptions {
   readonly checkIntervalMs: number;
   /** At most one `grpc.tls_refused` line per this interval; the others are counted in the next one. */
   readonly refusedLogIntervalMs: number;
-  readonly io: TlsFileIo;
+  readonly io: FileIo;
   readonly now: () => number;
 }
 
-const DEFAULTS: GrpcTlsOptions = { checkIntervalMs: 1_000, refusedLogIntervalMs: 10_000, io: realTlsFileIo, now: () => Date.now() };
+const DEFAULTS: GrpcTlsOptions = { checkIntervalMs: 1_000, refusedLogIntervalMs: 10_000, io: realFileIo, now: () => Date.now() };
 
 export function grpcTlsFrom(config: Config, logger: Logger, options: Partial<GrpcTlsOptions> = {}): GrpcTls | undefined {
   if (config.grpcTlsCertFile === undefined || config.grpcTlsKeyFile === undefined) return undefined;

@@ -1,17 +1,10 @@
-import { statSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Credentials } from '../config/load';
 import type { Logger } from '../logging';
+import { rereadOnChange, type FileIo } from '../reread-files';
 
 /** The provider's basic-auth credentials as of now (undefined: none). Called once per provider call. */
 export type CredentialsSource = () => Credentials | undefined;
-
-export interface SecretFileIo {
-  readonly mtimeMs: (path: string) => number;
-  readonly read: (path: string) => string;
-}
-
-const realIo: SecretFileIo = { mtimeMs: (path) => statSync(path).mtimeMs, read: (path) => readFileSync(path, 'utf8') };
 
 /**
  * Reads OpenFaaS-style `basic-auth-user` and `basic-auth-password` from `dir`, trimmed; throws on an
@@ -34,30 +27,23 @@ export function fixedCredentials(credentials: Credentials | undefined): Credenti
  * that fails or finds an empty file keeps the last good credentials and says so once; config
  * validation already made sure the files were good at start.
  */
-export function secretsDirCredentials(dir: string, initial: Credentials, logger: Logger, io: SecretFileIo = realIo): CredentialsSource {
-  const userFile = join(dir, 'basic-auth-user');
-  const passwordFile = join(dir, 'basic-auth-password');
-  let current = initial;
-  let stamp = '';
-  let warned = false;
-  return () => {
-    try {
-      const next = `${io.mtimeMs(userFile)}/${io.mtimeMs(passwordFile)}`;
-      if (next === stamp) return current;
-      const { user, password } = readBasicAuth(dir, io.read);
-      stamp = next;
-      if (user !== current.user || password !== current.password)
-        logger.info({ event: 'provider.credentials_reloaded' }, 'provider credentials changed on disk: using the new ones');
-      current = { user, password };
-      warned = false;
-    } catch (err) {
-      if (!warned)
+export function secretsDirCredentials(dir: string, initial: Credentials, logger: Logger, io?: FileIo): CredentialsSource {
+  return rereadOnChange([join(dir, 'basic-auth-user'), join(dir, 'basic-auth-password')], {
+    initial,
+    io,
+    load: (read) => readBasicAuth(dir, read),
+    loaded: (next, previous) => {
+      if (next.user === previous.user && next.password === previous.password) return previous;
+      logger.info({ event: 'provider.credentials_reloaded' }, 'provider credentials changed on disk: using the new ones');
+      return next;
+    },
+    failed: (err, last, first) => {
+      if (first)
         logger.warn(
           { event: 'provider.credentials_unreadable', err: err instanceof Error ? err.message.split('\n')[0] : String(err) },
           'cannot re-read the provider credentials: keeping the last good ones',
         );
-      warned = true;
-    }
-    return current;
-  };
+      return last;
+    },
+  });
 }

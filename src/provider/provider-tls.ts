@@ -1,7 +1,8 @@
 import { Agent, buildConnector, type Dispatcher } from 'undici';
 import type { Config } from '../config/load';
 import type { Logger } from '../logging';
-import { pemFiles, realTlsFileIo, type PemFiles, type PemMaterial, type TlsFileIo } from '../tls-material';
+import { realFileIo, type FileIo } from '../reread-files';
+import { pemFiles, type PemFiles, type PemMaterial } from '../tls-material';
 
 /**
  * The provider pool's options, shared by createProviderClient's own Pool and the TLS Agent below (a
@@ -32,7 +33,7 @@ export function providerConnectTimeoutMs(config: Pick<Config, 'providerTimeoutMs
  * close within keepAliveTimeout of going idle). Unusable new files keep the last good material
  * (tls-material.ts). Throws at start when a file cannot be read or does not parse.
  */
-export function providerDispatcher(config: Config, logger: Logger, io: TlsFileIo = realTlsFileIo): Dispatcher | undefined {
+export function providerDispatcher(config: Config, logger: Logger, io: FileIo = realFileIo): Dispatcher | undefined {
   if (config.providerCaFile === undefined && config.providerCertFile === undefined) return undefined;
   if (config.providerUrl !== undefined && new URL(config.providerUrl).protocol !== 'https:')
     logger.warn(

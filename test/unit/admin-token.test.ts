@@ -1,15 +1,16 @@
-import { tokenFromFile, type TokenFileIo } from '../../src/admin/admin-token';
+import { tokenFromFile } from '../../src/admin/admin-token';
+import type { FileIo } from '../../src/reread-files';
 
 /** A token file that the test edits: mtime and content move together, like a rotated Secret. */
-function fakeFile(initial: string | undefined): { io: TokenFileIo; write(text: string | undefined): void; reads: () => number } {
+function fakeFile(initial: string | undefined): { io: FileIo; write(text: string | undefined): void; reads: () => number } {
   let text = initial;
   let mtime = 1;
   let reads = 0;
   return {
     io: {
-      mtimeMs: () => {
+      stamp: () => {
         if (text === undefined) throw new Error('ENOENT');
-        return mtime;
+        return String(mtime);
       },
       read: () => {
         reads++;

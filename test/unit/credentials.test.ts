@@ -1,5 +1,6 @@
 import { createLogger } from '../../src/logging';
-import { fixedCredentials, secretsDirCredentials, type SecretFileIo } from '../../src/provider/credentials';
+import { fixedCredentials, secretsDirCredentials } from '../../src/provider/credentials';
+import type { FileIo } from '../../src/reread-files';
 
 /** The two OpenFaaS secret files, editable by the test: content and mtime change together. */
 function secretsDir(user: string | undefined, password: string | undefined) {
@@ -17,8 +18,8 @@ function secretsDir(user: string | undefined, password: string | undefined) {
     if (file === undefined) throw new Error(`ENOENT: ${path}`);
     return file;
   };
-  const io: SecretFileIo = {
-    mtimeMs: (path) => get(path).mtime,
+  const io: FileIo = {
+    stamp: (path) => String(get(path).mtime),
     read: (path) => {
       reads++;
       return get(path).text;
