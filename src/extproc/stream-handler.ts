@@ -184,30 +184,49 @@ export function createStreamHandler(deps: StreamHandlerDeps): (call: ProcessCall
       // Policy unknown, or a decision that depends on whether it runs: a status call first (counted
       // as held), and a wake only if the policy says this request may cause one.
       let action: ColdAction = 'hold';
+      holdOn(
+        fn,
+        msg,
+        (signal, spentMs) =>
+          waker.holdChecked(fn, signal, msg.requestId, covered - spentMs, (policy) => {
+            action = decide(policy);
+            return action === 'hold' ? Math.min(budgetOf(policy), covered) - spentMs : 'stop';
+          }),
+        (result, spentMs) => {
+          if (!('asleep' in result)) {
+            letThrough(fn, msg, { coldStart: result.coldStart, waitedMs: result.waitedMs + spentMs });
+            return;
+          }
+          if (action === 'no-wake') {
+            reject(new NoWakePathError(`${fn.key} is asleep and ${request.functionPath} does not wake it`), msg, fn.key);
+          } else if (deps.waitingPage !== undefined) {
+            serveWaitingPage(fn, msg, result.asleep, deps.waitingPage);
+          }
+        },
+      );
+    }
+
+    /**
+     * Holds the request on `wait` (given the abort signal and the time already spent since it arrived:
+     * override, activity confirmation) and hands its result to `then` unless the stream closed first.
+     * Durations only cross to the waker (its clock may not be ours).
+     */
+    function holdOn<R>(
+      fn: FunctionRef,
+      msg: RequestHead,
+      wait: (signal: AbortSignal, spentMs: number) => Promise<R>,
+      then: (result: R, spentMs: number) => void,
+    ): void {
       const controller = new AbortController();
       hold = controller;
       const spentMs = Math.max(0, clock.now() - arrivedAt);
-      waker
-        .holdChecked(fn, controller.signal, msg.requestId, covered - spentMs, (policy) => {
-          action = decide(policy);
-          return action === 'hold' ? Math.min(budgetOf(policy), covered) - spentMs : 'stop';
-        })
-        .then(
-          (result) => {
-            settled(controller);
-            if (closed) return;
-            if (!('asleep' in result)) {
-              letThrough(fn, msg, { coldStart: result.coldStart, waitedMs: result.waitedMs + spentMs });
-              return;
-            }
-            if (action === 'no-wake') {
-              reject(new NoWakePathError(`${fn.key} is asleep and ${request.functionPath} does not wake it`), msg, fn.key);
-            } else if (deps.waitingPage !== undefined) {
-              serveWaitingPage(fn, msg, result.asleep, deps.waitingPage);
-            }
-          },
-          (err: unknown) => (settled(controller), failed(err, msg, fn)),
-        );
+      wait(controller.signal, spentMs).then(
+        (result) => {
+          settled(controller);
+          if (!closed) then(result, spentMs);
+        },
+        (err: unknown) => (settled(controller), failed(err, msg, fn)),
+      );
     }
 
     /** The hold is over: a stream closing later has nothing to abort (saves an error and an event per stream). */
@@ -229,21 +248,16 @@ export function createStreamHandler(deps: StreamHandlerDeps): (call: ProcessCall
     }
 
     function holdFor(fn: FunctionRef, msg: RequestHead, budgetMs: number): void {
-      const controller = new AbortController();
-      hold = controller;
-      // Durations only cross to the waker (its clock may not be ours): what is left of the budget, and
-      // the time already spent (override, activity confirmation) added to its waitedMs.
-      const spentMs = Math.max(0, clock.now() - arrivedAt);
-      waker.hold(fn, controller.signal, msg.requestId, { budgetMs: Math.max(0, budgetMs - spentMs) }).then(
-        (result) => {
-          settled(controller);
-          if (closed) return;
+      holdOn(
+        fn,
+        msg,
+        (signal, spentMs) => waker.hold(fn, signal, msg.requestId, { budgetMs: Math.max(0, budgetMs - spentMs) }),
+        (result, spentMs) => {
           // Checked first: at info level the fields object alone was a measurable share of a release.
           if (deps.logger.isLevelEnabled('debug'))
             deps.logger.debug({ event: 'request.released', requestId: msg.requestId, fn: fn.key, ...result }, 'held request released');
           letThrough(fn, msg, { coldStart: result.coldStart, waitedMs: result.waitedMs + spentMs });
         },
-        (err: unknown) => (settled(controller), failed(err, msg, fn)),
       );
     }
 
