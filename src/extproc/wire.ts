@@ -95,44 +95,54 @@ export function decodeIncoming(buf: Buffer): Incoming {
   return { phase };
 }
 
-/** HttpHeaders { HeaderMap headers = 1 { repeated HeaderValue headers = 1 } }. */
-function decodeHttpHeaders(cur: Cursor, end: number): RequestHead {
-  const rawStart = cur.pos;
-  let path = '';
-  let requestId: string | undefined;
+/** Names the headers a walk wants (by key bytes at buf[start, start + len)); undefined: skipped. */
+type KeyMatcher<K> = (buf: Buffer, start: number, len: number) => K | undefined;
+
+/**
+ * Walks HttpHeaders { HeaderMap headers = 1 { repeated HeaderValue headers = 1 } } from `cur` to
+ * `end`, calling `found(state, key, value)` for each header `match` names, in order. Only those
+ * values become strings. State is passed through (not captured) so the warm path allocates no closure.
+ */
+function walkHeaders<K, S>(
+  cur: Cursor,
+  end: number,
+  match: KeyMatcher<K>,
+  found: (state: S, key: K, value: string) => void,
+  state: S,
+): void {
   while (cur.pos < end) {
     const tag = cur.varint();
     if (tag !== ((1 << 3) | 2)) {
       cur.skip(tag & 7);
       continue;
     }
-    const mapLen = cur.varint();
-    const mapEnd = cur.pos + mapLen;
+    const mapEnd = cur.varint() + cur.pos; // read before adding: the varint moves pos
     while (cur.pos < mapEnd) {
       const entryTag = cur.varint();
       if (entryTag !== ((1 << 3) | 2)) {
         cur.skip(entryTag & 7);
         continue;
       }
-      const entryLen = cur.varint();
-      const entryEnd = cur.pos + entryLen;
-      const header = decodeHeaderValue(cur, entryEnd);
-      if (header?.which === 'path') path = header.value;
-      else if (header?.which === 'request-id') requestId = header.value;
+      const entryEnd = cur.varint() + cur.pos;
+      decodeHeader(cur, entryEnd, match, found, state);
       cur.pos = entryEnd;
     }
   }
-  return { phase: REQUEST_HEADERS_FIELD, path, requestId, raw: cur.buf, rawStart, rawEnd: end };
 }
 
-/** HeaderValue { key = 1; value = 2; raw_value = 3 }: only the headers we use are turned into strings. */
-function decodeHeaderValue(cur: Cursor, end: number): { which: 'path' | 'request-id'; value: string } | undefined {
-  let which: 'path' | 'request-id' | undefined;
+/** HeaderValue { key = 1; value = 2; raw_value = 3 }: stops at a key nobody asked for. */
+function decodeHeader<K, S>(
+  cur: Cursor,
+  end: number,
+  match: KeyMatcher<K>,
+  found: (state: S, key: K, value: string) => void,
+  state: S,
+): void {
+  let which: K | undefined;
   let value: string | undefined;
   let fallback = '';
   while (cur.pos < end) {
     const tag = cur.varint();
-    const field = tag >>> 3;
     if ((tag & 7) !== 2) {
       cur.skip(tag & 7);
       continue;
@@ -140,9 +150,10 @@ function decodeHeaderValue(cur: Cursor, end: number): { which: 'path' | 'request
     const len = cur.varint();
     const start = cur.pos;
     cur.pos += len;
+    const field = tag >>> 3;
     if (field === 1) {
-      which = keyIs(cur.buf, start, len, PATH) ? 'path' : keyIs(cur.buf, start, len, REQUEST_ID) ? 'request-id' : undefined;
-      if (which === undefined) return undefined;
+      which = match(cur.buf, start, len);
+      if (which === undefined) return;
     } else if (field === 3 && len > 0) {
       // Envoy sends values only in raw_value; read them as bytes (latin1), never assume UTF-8.
       value = cur.buf.toString('latin1', start, start + len);
@@ -150,13 +161,30 @@ function decodeHeaderValue(cur: Cursor, end: number): { which: 'path' | 'request
       fallback = cur.buf.toString('latin1', start, start + len);
     }
   }
-  return which === undefined ? undefined : { which, value: value ?? fallback };
+  if (which !== undefined) found(state, which, value ?? fallback);
 }
 
 function keyIs(buf: Buffer, start: number, len: number, key: Buffer): boolean {
   if (len !== key.length) return false;
   for (let i = 0; i < len; i++) if (buf[start + i] !== key[i]) return false;
   return true;
+}
+
+type HeadKey = 'path' | 'request-id';
+type MutableHead = { -readonly [K in keyof RequestHead]: RequestHead[K] };
+const matchHeadKey: KeyMatcher<HeadKey> = (buf, start, len) =>
+  keyIs(buf, start, len, PATH) ? 'path' : keyIs(buf, start, len, REQUEST_ID) ? 'request-id' : undefined;
+const foundHeadKey = (head: MutableHead, key: HeadKey, value: string): void => {
+  if (key === 'path') head.path = value;
+  else head.requestId = value;
+};
+
+/** The request head: `:path` and `x-request-id` (the last of each, as Envoy sends one). */
+function decodeHttpHeaders(cur: Cursor, end: number): RequestHead {
+  const rawStart = cur.pos;
+  const head: MutableHead = { phase: REQUEST_HEADERS_FIELD, path: '', requestId: undefined, raw: cur.buf, rawStart, rawEnd: end };
+  walkHeaders(cur, end, matchHeadKey, foundHeadKey, head);
+  return head;
 }
 
 const HINT_KEYS: readonly (readonly [keyof RequestHints, Buffer])[] = [
@@ -173,7 +201,7 @@ const HINT_KEYS: readonly (readonly [keyof RequestHints, Buffer])[] = [
  * with ", " as HTTP allows. Never throws: the span was already walked once by decodeIncoming.
  */
 export function requestHints(head: RequestHead): RequestHints {
-  const found: { -readonly [K in keyof RequestHints]: string | undefined } = {
+  const found: MutableHints = {
     method: undefined,
     accept: undefined,
     upgrade: undefined,
@@ -181,58 +209,19 @@ export function requestHints(head: RequestHead): RequestHints {
     secFetchMode: undefined,
   };
   try {
-    const cur = new Cursor(head.raw, head.rawStart);
-    while (cur.pos < head.rawEnd) {
-      const tag = cur.varint();
-      if (tag !== ((1 << 3) | 2)) {
-        cur.skip(tag & 7);
-        continue;
-      }
-      const mapEnd = cur.varint() + cur.pos;
-      while (cur.pos < mapEnd) {
-        const entryTag = cur.varint();
-        if (entryTag !== ((1 << 3) | 2)) {
-          cur.skip(entryTag & 7);
-          continue;
-        }
-        const entryEnd = cur.varint() + cur.pos;
-        const header = decodeNamedHeader(cur, entryEnd);
-        if (header !== undefined) {
-          const before = found[header.which];
-          found[header.which] = before === undefined ? header.value : `${before}, ${header.value}`;
-        }
-        cur.pos = entryEnd;
-      }
-    }
+    walkHeaders(new Cursor(head.raw, head.rawStart), head.rawEnd, matchHintKey, foundHint, found);
   } catch {
     // Malformed past what decodeIncoming needed: what was read so far is all we know.
   }
   return found;
 }
 
-/** Like decodeHeaderValue, for the hint keys. */
-function decodeNamedHeader(cur: Cursor, end: number): { which: keyof RequestHints; value: string } | undefined {
-  let which: keyof RequestHints | undefined;
-  let value: string | undefined;
-  let fallback = '';
-  while (cur.pos < end) {
-    const tag = cur.varint();
-    if ((tag & 7) !== 2) {
-      cur.skip(tag & 7);
-      continue;
-    }
-    const len = cur.varint();
-    const start = cur.pos;
-    cur.pos += len;
-    const field = tag >>> 3;
-    if (field === 1) {
-      which = HINT_KEYS.find(([, key]) => keyIs(cur.buf, start, len, key))?.[0];
-      if (which === undefined) return undefined;
-    } else if (field === 3 && len > 0) value = cur.buf.toString('latin1', start, start + len);
-    else if (field === 2) fallback = cur.buf.toString('latin1', start, start + len);
-  }
-  return which === undefined ? undefined : { which, value: value ?? fallback };
-}
+type MutableHints = { -readonly [K in keyof RequestHints]: string | undefined };
+const matchHintKey: KeyMatcher<keyof RequestHints> = (buf, start, len) => HINT_KEYS.find(([, key]) => keyIs(buf, start, len, key))?.[0];
+const foundHint = (hints: MutableHints, key: keyof RequestHints, value: string): void => {
+  const before = hints[key];
+  hints[key] = before === undefined ? value : `${before}, ${value}`;
+};
 
 /** The empty answer ("continue, no change") for a phase: ProcessingResponse field = request field - 1. */
 export function continueBytes(phase: number): Buffer {
