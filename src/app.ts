@@ -38,7 +38,10 @@ export function buildApp(deps: AppDeps): App {
   const { config, logger } = deps;
   const clock = deps.clock ?? systemClock;
   const metrics = createMetrics(deps.version ?? 'unknown');
-  const { provider, activity } = createProvider(deps, clock, metrics);
+  // The idle scaler (in the provider) asks the waker what it holds, and the waker needs the provider:
+  // bound once the waker exists.
+  const late: { waker?: Waker } = {};
+  const { provider, activity } = createProvider(deps, clock, metrics, () => new Map(late.waker?.snapshotHeld() ?? []));
   const tls = grpcTlsFrom(config, logger);
   // Read at start (even when off by default: a function's policy can turn it on); a configured file
   // that cannot be read stops the start, and main.ts prints the reason.
@@ -63,6 +66,7 @@ export function buildApp(deps: AppDeps): App {
     },
     { provider, cache, clock, logger, observer: metrics.waker, ...(prober === undefined ? {} : { prober }) },
   );
+  late.waker = waker;
   metrics.trackHeld(waker);
   const handler = createStreamHandler({
     waker,

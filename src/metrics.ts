@@ -19,8 +19,6 @@ export interface Metrics {
   readonly registry: Registry;
   /** Where the held gauge reads from at scrape time (the waker, built after the metrics). */
   trackHeld(source: HeldSource): void;
-  /** Requests held now per function key, from the source given to trackHeld (empty before). */
-  heldSnapshot(): ReadonlyMap<string, number>;
   readonly stream: StreamObserver;
   readonly waker: WakerObserver;
   readonly provider: ProviderCallObserver;
@@ -144,7 +142,6 @@ export function createMetrics(version: string): Metrics {
     trackHeld: (source) => {
       heldSource = source;
     },
-    heldSnapshot: () => new Map(heldSource?.snapshotHeld() ?? []),
     stream: {
       streamOpened: () => {
         streamsTotal.inc();

@@ -22,7 +22,8 @@ export interface ProviderParts {
 }
 
 /** The provider port: the OpenFaaS-style provider API, or Kubernetes itself (Deployments and EndpointSlices). */
-export function createProvider(deps: AppDeps, clock: Clock, metrics: Metrics): ProviderParts {
+/** `held`: the requests this replica holds now, per function key (the waker's; the idle scaler waits for them). */
+export function createProvider(deps: AppDeps, clock: Clock, metrics: Metrics, held: () => ReadonlyMap<string, number>): ProviderParts {
   const { config, logger } = deps;
   if (config.provider === 'kubernetes') {
     const connection = loadKubeConnection({
@@ -50,7 +51,7 @@ export function createProvider(deps: AppDeps, clock: Clock, metrics: Metrics): P
           writeIntervalMs: config.activityWriteIntervalMs,
           writeTimeoutMs: config.providerTimeoutMs,
           defaultIdleMs: config.idleTimeoutMs,
-          held: () => metrics.heldSnapshot(),
+          held,
           isWatching: () => deployments.isWatching(),
           observer: metrics.idle,
           onWritten: (deployment) => provider.noteWritten(deployment),

@@ -23,10 +23,3 @@ test('idle scale-down metrics: every result present from the start, the in-fligh
   expect(await value(scrape(), 'faas_waker_idle_seconds_count')).toBe(1);
   expect(await value(scrape(), 'faas_waker_activity_writes_total{result="ok"}')).toBe(1);
 });
-
-test('heldSnapshot reads the source given to trackHeld, and is empty before', () => {
-  const metrics = createMetrics('test');
-  expect([...metrics.heldSnapshot()]).toEqual([]);
-  metrics.trackHeld({ isKnown: () => true, snapshotHeld: () => new Map([['hello.fns', 2]]).entries() });
-  expect(metrics.heldSnapshot().get('hello.fns')).toBe(2);
-});
