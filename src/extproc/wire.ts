@@ -97,19 +97,15 @@ export function decodeIncoming(buf: Buffer): Incoming {
 
 /** Names the headers a walk wants (by key bytes at buf[start, start + len)); undefined: skipped. */
 type KeyMatcher<K> = (buf: Buffer, start: number, len: number) => K | undefined;
+/** Takes one wanted header's value into `state`. */
+type Found<K, S> = (state: S, key: K, value: string) => void;
 
 /**
  * Walks HttpHeaders { HeaderMap headers = 1 { repeated HeaderValue headers = 1 } } from `cur` to
  * `end`, calling `found(state, key, value)` for each header `match` names, in order. Only those
  * values become strings. State is passed through (not captured) so the warm path allocates no closure.
  */
-function walkHeaders<K, S>(
-  cur: Cursor,
-  end: number,
-  match: KeyMatcher<K>,
-  found: (state: S, key: K, value: string) => void,
-  state: S,
-): void {
+function walkHeaders<K, S>(cur: Cursor, end: number, match: KeyMatcher<K>, found: Found<K, S>, state: S): void {
   while (cur.pos < end) {
     const tag = cur.varint();
     if (tag !== ((1 << 3) | 2)) {
@@ -131,13 +127,7 @@ function walkHeaders<K, S>(
 }
 
 /** HeaderValue { key = 1; value = 2; raw_value = 3 }: stops at a key nobody asked for. */
-function decodeHeader<K, S>(
-  cur: Cursor,
-  end: number,
-  match: KeyMatcher<K>,
-  found: (state: S, key: K, value: string) => void,
-  state: S,
-): void {
+function decodeHeader<K, S>(cur: Cursor, end: number, match: KeyMatcher<K>, found: Found<K, S>, state: S): void {
   let which: K | undefined;
   let value: string | undefined;
   let fallback = '';
