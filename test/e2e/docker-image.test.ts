@@ -22,6 +22,8 @@ maybe('faas-waker from its Docker image', () => {
     provider = await startProvider(['--function', 'hello:300']);
     waker = await startWakerContainer(wakerImage, {
       WAKER_PROVIDER_URL: provider.url,
+      // The warm check below must find the cold start's entry: not expired (2 s by default) on a loaded machine.
+      WAKER_READY_TTL: '30s',
       WAKER_DRAIN_DELAY: '1s',
       WAKER_SHUTDOWN_GRACE: '2s',
     });

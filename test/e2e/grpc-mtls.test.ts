@@ -70,6 +70,8 @@ beforeAll(async () => {
     wakerEnv: {
       WAKER_HOLD_TIMEOUT: '10s',
       WAKER_WAKE_TIMEOUT: '20s',
+      // The warm request after the cold one must find its entry: not expired (2 s by default) on a loaded machine.
+      WAKER_READY_TTL: '30s',
       WAKER_GRPC_TLS_CERT_FILE: server.cert,
       WAKER_GRPC_TLS_KEY_FILE: server.key,
       WAKER_GRPC_CLIENT_CA_FILE: ca.cert,

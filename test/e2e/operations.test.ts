@@ -13,9 +13,20 @@ const withToken = { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` 
 
 beforeAll(async () => {
   stack = await startStack({
-    providerArgs: ['--function', 'cold:300', '--function', 'never:never', '--function', 'prewarm:300'],
+    providerArgs: [
+      '--function',
+      'cold:300',
+      '--function',
+      'never:never',
+      // Its own short hold (the script waits out its 504); every other hold is the generous global one,
+      // so a cold start or a status call on a loaded machine never meets it.
+      '--function-annotation',
+      'never:faas-waker/hold-timeout=1500ms',
+      '--function',
+      'prewarm:300',
+    ],
     wakerEnv: {
-      WAKER_HOLD_TIMEOUT: '1500ms',
+      WAKER_HOLD_TIMEOUT: '30s',
       WAKER_READY_TTL: '30s',
       WAKER_CACHE_MAX_KEYS: '500',
       WAKER_NOT_FOUND_TTL: '30s',

@@ -112,7 +112,11 @@ test('with the probe: a burst of 100 first POSTs during the readiness gap gets 1
   expect(stats.proxyFailuresByMethod['POST'] ?? 0).toBe(0);
   // The probe went through the gateway (its GETs are the proxied requests beyond the burst) and ended ready.
   expect(stats.proxied).toBeGreaterThan(BURST);
-  const ends = probeLines('probed.openfaas-fn').filter((l) => l.event === 'probe.ready' || l.event === 'probe.stopped');
+  const probeEnds = (): Record<string, unknown>[] =>
+    probeLines('probed.openfaas-fn').filter((l) => l.event === 'probe.ready' || l.event === 'probe.stopped');
+  // Logged before anyone was released, but faas-waker's stdout pipe and Envoy's answers reach this process in either order.
+  await waitUntil(() => Promise.resolve(probeEnds().length > 0), 30_000, 'the probe.ready line');
+  const ends = probeEnds();
   expect(ends).toEqual([expect.objectContaining({ event: 'probe.ready', path: '/_/ready' })]);
   const probes = ends[0]?.probes;
   expect(typeof probes === 'number' && probes >= 1).toBe(true);

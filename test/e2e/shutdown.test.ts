@@ -9,7 +9,7 @@ beforeAll(async () => {
   stack = await startStack({
     providerArgs: ['--function', 'soon:1500', '--function', 'late:never'],
     // A drain delay long enough that the checks below run inside it even on a loaded machine.
-    wakerEnv: { WAKER_DRAIN_DELAY: '3s', WAKER_SHUTDOWN_GRACE: '4s', WAKER_HOLD_TIMEOUT: '20s' },
+    wakerEnv: { WAKER_DRAIN_DELAY: '6s', WAKER_SHUTDOWN_GRACE: '4s', WAKER_HOLD_TIMEOUT: '20s' },
   });
 }, 60_000);
 
@@ -30,7 +30,8 @@ test('SIGTERM during holds: health flips, the function that wakes in time succee
       '2 held',
     );
     stack.waker.child.proc.kill('SIGTERM');
-    await waitUntil(async () => (await check(health, '')) === 'NOT_SERVING', 2_500, 'NOT_SERVING during the drain delay');
+    // Within the drain delay (6 s): after it the listeners close and the checks below could not be made.
+    await waitUntil(async () => (await check(health, '')) === 'NOT_SERVING', 5_000, 'NOT_SERVING during the drain delay');
     expect((await stack.waker.admin('/readyz')).status).toBe(503);
 
     const [soonRes, lateRes] = await Promise.all([soon, late]);
@@ -42,9 +43,11 @@ test('SIGTERM during holds: health flips, the function that wakes in time succee
     expect(await stack.waker.child.exited).toBe(0);
     const stats = await stack.provider.stats();
     expect(stats.functions['late.openfaas-fn']?.availableReplicas).toBe(0);
-    const logs = stack.waker.logs().map((l) => l.event);
-    expect(logs).toEqual(expect.arrayContaining(['shutdown.start', 'shutdown.drain', 'shutdown.release', 'shutdown.done']));
+    // 'exit' can come before the last stdout lines are read: wait for the last one, then look at them all.
+    const events = (): unknown[] => stack.waker.logs().map((l) => l.event);
+    await waitUntil(() => Promise.resolve(events().includes('shutdown.done')), 30_000, 'the shutdown.done line');
+    expect(events()).toEqual(expect.arrayContaining(['shutdown.start', 'shutdown.drain', 'shutdown.release', 'shutdown.done']));
   } finally {
     health.close();
   }
-}, 30_000);
+}, 60_000);

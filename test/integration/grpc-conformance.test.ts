@@ -16,7 +16,9 @@ import { PROCESS_PATH, nextGoaway, openCall, rawSession, requestHeadersMessage, 
 type Start = (process: (call: ProcessCall) => void, limits?: Partial<H2ServerLimits>) => Promise<GrpcServer>;
 const start: Start = (p, limits) => startH2Server('127.0.0.1:0', p, new HealthState(), limits);
 
-const SMALL_TIMEOUTS: Partial<H2ServerLimits> = { prefaceTimeoutMs: 300, firstMessageTimeoutMs: 300, idleTimeoutMs: 600 };
+// Short, so the tests that wait them out stay quick, yet above a stall of this (loaded, shared) process
+// between a client's write and the server reading it: client and server share one event loop here.
+const SMALL_TIMEOUTS: Partial<H2ServerLimits> = { prefaceTimeoutMs: 1_000, firstMessageTimeoutMs: 1_000, idleTimeoutMs: 2_000 };
 const HELD_STREAMS = 20_000;
 
 jest.setTimeout(120_000); // a backstop for a loaded machine, never an expectation
@@ -184,7 +186,7 @@ describe('gRPC conformance and attacks', () => {
 
   test('a connection without streams gets GOAWAY(NO_ERROR) after the idle timeout; one with a held stream does not', async () => {
     // Long enough that the busy connection's first stream surely arrives before it counts as idle.
-    const limited = await start(processor.handler, { ...SMALL_TIMEOUTS, idleTimeoutMs: 2_000 });
+    const limited = await start(processor.handler, { ...SMALL_TIMEOUTS, idleTimeoutMs: 4_000 });
     const busy = await rawSession(limited.port);
     const held = openCall(busy, PROCESS_PATH);
     held.stream.write(requestHeadersMessage('/hold/z'));

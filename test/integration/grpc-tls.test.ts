@@ -118,7 +118,7 @@ const withCert = (pair: CertPair): SecureClientSessionOptions => ({ cert: certs.
 
 /** Bounded polling for a condition that a background file check makes true. */
 async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 600; i++) {
     if (await check()) return;
     await new Promise((r) => setTimeout(r, 50));
   }

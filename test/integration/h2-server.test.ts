@@ -42,7 +42,7 @@ test('health Watch streams the current status and every change', async () => {
   call.on('data', (res: { status: string }) => seen.push(res.status));
   call.on('error', () => undefined);
   const until = async (n: number): Promise<void> => {
-    for (let i = 0; i < 100 && seen.length < n; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 3_000 && seen.length < n; i++) await new Promise((r) => setTimeout(r, 10));
   };
   await until(1);
   health.set('NOT_SERVING');

@@ -198,6 +198,8 @@ test('idle after its zero-duration and not before: a slow request in flight past
   expect(Number(lines[0]?.idleMs)).toBeGreaterThanOrEqual(IDLE_MS);
   expect(lines[0]?.replica).toMatch(/^(serving|other)$/);
   expect(await metric(serving, 'faas_waker_requests_in_flight')).toBe(0);
+  // Counted just before each line is logged: with both lines read, both scale-downs are in the metrics.
+  expect(await scaleDownsLogged('control-a')).toHaveLength(1);
   const scaled =
     (await metric(serving, 'faas_waker_idle_scale_downs_total{result="scaled"}')) +
     (await metric(other, 'faas_waker_idle_scale_downs_total{result="scaled"}'));
