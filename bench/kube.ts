@@ -22,6 +22,8 @@ import { startDemoFunction, startWaker, type WakerProcess } from '../dev/stack/p
 import { repoRoot } from '../dev/stack/repo';
 import { epochMs } from './burst';
 import type { Driver } from './driver';
+import type { BurstRequest } from './loadgen-types';
+import { startNoopExtProc } from './noop';
 import { accessLogToFile, EXT_PROC_FILTER } from './envoy-config';
 import type { KubeProfile } from './profile';
 import type { Scope } from './scope';
@@ -39,6 +41,8 @@ const BURST_TIMEOUT_MS = 60_000;
 /** Envoy's workers: 1 (every scenario's default); 2 shows how much of a burst's release is Envoy's own work. */
 const ENVOY_CONCURRENCY = Number(process.env.BENCH_KUBE_ENVOY_CONCURRENCY ?? '1');
 
+/** The release floor's Go server answers this long after the last held request arrived. */
+const FLOOR_RELEASE_AFTER_MS = 1_000;
 /** API calls are read this long after the last answer, so calls a wake makes just after the release count too. */
 const CALLS_SETTLE_MS = 1_000;
 /**
@@ -130,6 +134,27 @@ export interface KubeWarm {
   readonly cpu_pct: Record<string, number>;
 }
 
+/** The release floor (releaseFloor): the same burst, held and released at once by a Go ext_proc server. */
+export interface KubeFloor {
+  readonly n: number;
+  /** The Go server releases this long after the last of the N arrived (the burst settles first, as in a wake). */
+  readonly release_after_ms: number;
+  readonly ok: number;
+  readonly status_counts: Record<string, number>;
+  readonly error_samples: string[];
+  readonly sent_before_release: number;
+  readonly continue_samples: number;
+  readonly continue_min_ms: number | null;
+  readonly continue_p50_ms: number | null;
+  readonly continue_p99_ms: number | null;
+  readonly continue_max_ms: number | null;
+  readonly first_byte_min_ms: number | null;
+  readonly first_byte_p50_ms: number | null;
+  readonly first_byte_p99_ms: number | null;
+  readonly first_byte_max_ms: number | null;
+  readonly cpu_pct: Record<string, number>;
+}
+
 export interface KubeResult {
   readonly settings: {
     readonly n: number;
@@ -144,11 +169,16 @@ export interface KubeResult {
   /** startKube() until pods can run (node Ready, default ServiceAccount). */
   readonly plane_start_ms: number;
   readonly rounds: KubeRound[];
+  /** Null in results written before the floor was measured. */
+  readonly floor: KubeFloor | null;
   readonly warm: KubeWarm;
 }
 
 interface Setup {
   readonly kube: KubeControlPlane;
+  /** Scratch directory (access logs), removed at the end. */
+  readonly dir: string;
+  readonly fnPort: number;
   readonly accessLog: string;
   readonly waker: WakerProcess;
   readonly envoy: EnvoyProcess;
@@ -184,6 +214,11 @@ export async function runKube(
     );
     rounds.push(outcome);
   }
+  const floor = await releaseFloor(setup, profile, driver, scope);
+  log(
+    `kube release floor n=${floor.n} (Envoy + Go ext_proc releasing at once): ok ${floor.ok}/${floor.n}, CONTINUE at Envoy p50 ${floor.continue_p50_ms ?? '–'} p99 ${floor.continue_p99_ms ?? '–'} ms, ` +
+      `first byte p50 ${floor.first_byte_p50_ms ?? '–'} p99 ${floor.first_byte_p99_ms ?? '–'} ms`,
+  );
   const warm = await warmCheck(setup, profile, driver);
   log(
     `kube warm: ${warm.ok}/${warm.requests} ok in ${warm.duration_ms} ms, API calls ${warm.api_calls.total} (${callsText(warm.api_calls)})`,
@@ -200,6 +235,7 @@ export async function runKube(
     },
     plane_start_ms: planeStartMs,
     rounds,
+    floor,
     warm,
   };
 }
@@ -249,6 +285,8 @@ async function prepare(kube: KubeControlPlane, profile: KubeProfile, wakerEnv: R
   );
   return {
     kube,
+    dir,
+    fnPort,
     accessLog,
     waker,
     envoy,
@@ -411,26 +449,9 @@ async function burstRound(
     // sent after either saw it, so the earlier of the two is used (figures from t0 are never flattered).
     const detectedAt = ready.loggedAtMs - ready.releaseMs;
     const t0 = Math.min(slice.at_ms, detectedAt);
-    const held = result.requests.filter((r) => r.sentAtMs < t0 && r.status === 200 && r.error === null && r.firstByteAtMs !== null);
-    const firstBytes = held.map((r) => (r.firstByteAtMs ?? 0) - t0);
-    // Every answered request gets its access-log line when it ends; Envoy flushes every 100 ms.
     const answeredCount = result.requests.filter((r) => r.error === null && r.status > 0).length;
-    const entries = await until(`Envoy's access log (${answeredCount} lines)`, 5_000, () => {
-      const lines = accessLogLines(setup.accessLog).slice(logFrom);
-      return Promise.resolve(lines.length >= answeredCount ? lines : undefined);
-    });
-    const continues = entries.flatMap((e) =>
-      e.startMs < t0 && e.status === 200 && e.extProcUs !== null ? [e.startMs + e.extProcUs / 1000 - t0] : [],
-    );
-    if (continues.length === 0)
-      throw new Error(
-        `kube: Envoy's access log has no ext_proc request_header_latency_us for the held requests (format ${JSON.stringify(ACCESS_LOG_FORMAT)}); first lines: ${entries
-          .slice(0, 3)
-          .map((e) => e.raw)
-          .join(' | ')}`,
-      );
-    const fb = distribution(firstBytes);
-    const cont = distribution(continues);
+    const entries = await accessLogFrom(setup.accessLog, logFrom, answeredCount);
+    const figures = releaseFigures(entries, result.requests, t0);
     return {
       n,
       wake: roundNo === 0 ? 'first' : 'learned',
@@ -445,21 +466,116 @@ async function burstRound(
       detect_ms: round(detectedAt - slice.at_ms, 1),
       release_last_ms: round(ready.loggedAtMs - t0, 1),
       waker_release_ms: ready.releaseMs,
-      continue_samples: continues.length,
-      continue_min_ms: round(cont.min, 1),
-      continue_p50_ms: round(cont.p50, 1),
-      continue_p99_ms: round(cont.p99, 1),
-      continue_max_ms: round(cont.max, 1),
-      first_byte_min_ms: round(fb.min, 1),
-      first_byte_p50_ms: round(fb.p50, 1),
-      first_byte_p99_ms: round(fb.p99, 1),
-      first_byte_max_ms: round(fb.max, 1),
+      ...figures,
       api_calls: calls,
       cpu_pct: cpu,
       waker_problems: wakerProblems(setup.waker.logs(), since),
     };
   } finally {
     watch.stop();
+  }
+}
+
+/** Per-request release figures from t0 (see KubeRound). */
+type ReleaseFigures = Pick<
+  KubeRound,
+  | 'continue_samples'
+  | 'continue_min_ms'
+  | 'continue_p50_ms'
+  | 'continue_p99_ms'
+  | 'continue_max_ms'
+  | 'first_byte_min_ms'
+  | 'first_byte_p50_ms'
+  | 'first_byte_p99_ms'
+  | 'first_byte_max_ms'
+>;
+
+/** Envoy's access log lines from line `from` on, once there is one for each of `count` answered requests. */
+function accessLogFrom(path: string, from: number, count: number): Promise<AccessLogEntry[]> {
+  // Every answered request gets its access-log line when it ends; Envoy flushes every 100 ms.
+  return until(`Envoy's access log (${count} lines)`, 5_000, () => {
+    const lines = accessLogLines(path).slice(from);
+    return Promise.resolve(lines.length >= count ? lines : undefined);
+  });
+}
+
+/**
+ * CONTINUE as Envoy received it (START_TIME + ext_proc request_header_latency_us) over the requests
+ * Envoy started before t0, and first bytes at the clients over the requests sent before t0, in ms from t0.
+ */
+function releaseFigures(entries: readonly AccessLogEntry[], requests: readonly BurstRequest[], t0: number): ReleaseFigures {
+  const held = requests.filter((r) => r.sentAtMs < t0 && r.status === 200 && r.error === null && r.firstByteAtMs !== null);
+  const firstBytes = held.map((r) => (r.firstByteAtMs ?? 0) - t0);
+  const continues = entries.flatMap((e) =>
+    e.startMs < t0 && e.status === 200 && e.extProcUs !== null ? [e.startMs + e.extProcUs / 1000 - t0] : [],
+  );
+  if (continues.length === 0)
+    throw new Error(
+      `kube: Envoy's access log has no ext_proc request_header_latency_us for the held requests (format ${JSON.stringify(ACCESS_LOG_FORMAT)}); first lines: ${entries
+        .slice(0, 3)
+        .map((e) => e.raw)
+        .join(' | ')}`,
+    );
+  const fb = distribution(firstBytes);
+  const cont = distribution(continues);
+  return {
+    continue_samples: continues.length,
+    continue_min_ms: round(cont.min, 1),
+    continue_p50_ms: round(cont.p50, 1),
+    continue_p99_ms: round(cont.p99, 1),
+    continue_max_ms: round(cont.max, 1),
+    first_byte_min_ms: round(fb.min, 1),
+    first_byte_p50_ms: round(fb.p50, 1),
+    first_byte_p99_ms: round(fb.p99, 1),
+    first_byte_max_ms: round(fb.max, 1),
+  };
+}
+
+/**
+ * The release floor: the same burst through a second Envoy (same config, same function process)
+ * whose ext_proc server is the Go no-op holding every request and answering all of them at once
+ * (bench/noop-extproc -hold): what Envoy, the function and the clients need to release N held
+ * requests on this machine, with no faas-waker and no API server in the way. t0 = the Go server's
+ * release.
+ */
+async function releaseFloor(setup: Setup, profile: KubeProfile, driver: Driver, scope: Scope): Promise<KubeFloor> {
+  const n = profile.n;
+  const noop = await startNoopExtProc(scope, { n, releaseAfterMs: FLOOR_RELEASE_AFTER_MS });
+  const accessLog = join(setup.dir, 'floor-access.log');
+  const envoy = await startEnvoy({
+    grpcPort: noop.grpcPort,
+    gatewayPort: setup.fnPort,
+    concurrency: ENVOY_CONCURRENCY,
+    patch: (doc) => accessLogToFile(doc, accessLog, ACCESS_LOG_FORMAT),
+  });
+  try {
+    const { envoy: _faasWakerEnvoy, waker: _waker, ...others } = setup.pids;
+    const { result, cpu } = await driver.burst(
+      {
+        mode: 'burst',
+        origin: `http://127.0.0.1:${envoy.port}`,
+        paths: Array.from({ length: n }, () => `/function/${FUNCTION}`),
+        protocol: 'h1',
+        streamsPerConnection: 1,
+        timeoutMs: BURST_TIMEOUT_MS,
+      },
+      { envoy: pidOf(envoy.child), noop_extproc: pidOf(noop.child), ...others },
+    );
+    const t0 = noop.releases()[0];
+    if (t0 === undefined) throw new Error(`kube floor: the burst ended but noop-extproc released nothing (held ${n}?)`);
+    const answeredCount = result.requests.filter((r) => r.error === null && r.status > 0).length;
+    const entries = await accessLogFrom(accessLog, 0, answeredCount);
+    return {
+      n,
+      release_after_ms: FLOOR_RELEASE_AFTER_MS,
+      ...answers(result.requests),
+      sent_before_release: result.requests.filter((r) => r.sentAtMs < t0).length,
+      ...releaseFigures(entries, result.requests, t0),
+      cpu_pct: cpu,
+    };
+  } finally {
+    await envoy.stop();
+    await noop.child.stop('SIGTERM', 3_000);
   }
 }
 

@@ -19,12 +19,21 @@ export interface NoopServer {
   readonly child: Child;
   /** GOMAXPROCS the Go runtime chose (the number of cores unless the environment sets it). */
   readonly gomaxprocs: number | null;
+  /** With `hold`: the epoch ms of each release so far (printed just before the first answer went out). */
+  releases(): number[];
 }
 
-export async function startNoopExtProc(scope: Scope): Promise<NoopServer> {
+/** The release floor: hold request_headers until `n` streams wait, then answer them all at once `releaseAfterMs` later. */
+export interface NoopHold {
+  readonly n: number;
+  readonly releaseAfterMs: number;
+}
+
+export async function startNoopExtProc(scope: Scope, hold?: NoopHold): Promise<NoopServer> {
   const binary = join(repoRoot(), NOOP_BINARY);
   if (!existsSync(binary)) throw new Error(`${NOOP_BINARY} is missing: run \`npm run bench\` (it builds bench/noop-extproc with Go)`);
-  const child = startChild(binary, ['-listen', '127.0.0.1:0', '-max-lifetime', MAX_LIFETIME], {
+  const holdArgs = hold === undefined ? [] : ['-hold', String(hold.n), '-release-after', `${hold.releaseAfterMs}ms`];
+  const child = startChild(binary, ['-listen', '127.0.0.1:0', '-max-lifetime', MAX_LIFETIME, ...holdArgs], {
     name: 'noop-extproc',
     env: { PATH: process.env.PATH ?? '' },
   });
@@ -39,5 +48,10 @@ export async function startNoopExtProc(scope: Scope): Promise<NoopServer> {
     15_000,
     'noop-extproc ready',
   );
-  return { grpcPort: ready.port, child, gomaxprocs: ready.gomaxprocs };
+  return {
+    grpcPort: ready.port,
+    child,
+    gomaxprocs: ready.gomaxprocs,
+    releases: () => child.lines.map(jsonLine).flatMap((l) => (l?.event === 'released' && typeof l.atMs === 'number' ? [l.atMs] : [])),
+  };
 }

@@ -419,8 +419,9 @@ function heldTable(h: HeldResult): string[] {
 }
 
 function kubeTable(k: KubeResult): string[] {
+  const f = k.floor ?? null; // absent in results written before the floor was measured
   const lines = [
-    `**Kubernetes mode**: WAKER_PROVIDER=kubernetes with the shipped RBAC against a real control plane on 127.0.0.1 (started in ${fmt(k.plane_start_ms / 1000, 1)} s), Envoy in front of a local function process. A burst of ${k.settings.n} held requests (${k.settings.protocol}) to a Deployment at 0 replicas with a Service and a kwok ready delay of ${k.settings.ready_delay_ms} ms; "learned" = after a scale to zero made with the API, once faas-waker's /status showed its ready entry gone ("zero seen": ms from the PATCH's answer, polled every 10 ms; faas-waker's TTL is 1 h, so only its watch can do that). ms from t0, the EndpointSlice event with a ready endpoint: when the benchmark's own watch received it, or faas-waker's detection if that came first ("t0 from"); detect = readiness noticed by faas-waker (wake.ready time − releaseMs) − the benchmark's receipt (< 0: faas-waker saw it first); last CONTINUE = wake.ready time (every CONTINUE written by faas-waker); CONTINUE at Envoy = per held request, when Envoy received its CONTINUE (access log START_TIME + ext_proc request_header_latency_us), over the requests Envoy started before t0; first byte = at the clients, over the requests sent before t0. API calls = faas-waker's \`faas_waker_provider_requests_total\` from the burst until 1 s after its last answer.`,
+    `**Kubernetes mode**: WAKER_PROVIDER=kubernetes with the shipped RBAC against a real control plane on 127.0.0.1 (started in ${fmt(k.plane_start_ms / 1000, 1)} s), Envoy in front of a local function process. A burst of ${k.settings.n} held requests (${k.settings.protocol}) to a Deployment at 0 replicas with a Service and a kwok ready delay of ${k.settings.ready_delay_ms} ms; "learned" = after a scale to zero made with the API, once faas-waker's /status showed its ready entry gone ("zero seen": ms from the PATCH's answer, polled every 10 ms; faas-waker's TTL is 1 h, so only its watch can do that). ms from t0, the EndpointSlice event with a ready endpoint: when the benchmark's own watch received it, or faas-waker's detection if that came first ("t0 from"); detect = readiness noticed by faas-waker (wake.ready time − releaseMs) − the benchmark's receipt (< 0: faas-waker saw it first); last CONTINUE = wake.ready time (every CONTINUE written by faas-waker); CONTINUE at Envoy = per held request, when Envoy received its CONTINUE (access log START_TIME + ext_proc request_header_latency_us), over the requests Envoy started before t0; first byte = at the clients, over the requests sent before t0. API calls = faas-waker's \`faas_waker_provider_requests_total\` from the burst until 1 s after its last answer. "release floor" = the same burst through a second Envoy (same config, same function process) whose ext_proc server is the Go no-op holding every request and answering all of them at once ${f === null ? '' : `${f.release_after_ms} ms after the last arrived`} (\`bench/noop-extproc -hold\`); t0 = its release: what Envoy, the function and the clients need for the release on this machine without faas-waker.`,
     '',
     header([
       'wake',
@@ -459,10 +460,35 @@ function kubeTable(k: KubeResult): string[] {
       ]),
     );
   }
+  if (f !== null)
+    lines.push(
+      row([
+        'release floor',
+        '–',
+        `${f.ok}/${f.n}`,
+        String(f.sent_before_release),
+        '–',
+        'Go release',
+        '–',
+        '–',
+        '–',
+        '–',
+        `${fmt(f.continue_min_ms, 1)} / ${fmt(f.continue_p50_ms, 1)} / ${fmt(f.continue_p99_ms, 1)} / ${fmt(f.continue_max_ms, 1)}`,
+        `${fmt(f.first_byte_min_ms, 0)} / ${fmt(f.first_byte_p50_ms, 0)} / ${fmt(f.first_byte_p99_ms, 0)} / ${fmt(f.first_byte_max_ms, 0)}`,
+        '–',
+        '–',
+      ]),
+    );
   for (const b of k.rounds) lines.push(...failures(`kube #${b.round}`, b.error_samples, null, b.waker_problems));
+  if (f !== null) lines.push(...failures('kube release floor', f.error_samples, null));
   lines.push(...failures('kube warm', k.warm.error_samples, null));
   const w = k.warm;
   const cpu = k.rounds[0]?.cpu_pct;
+  if (f !== null)
+    lines.push(
+      '',
+      `CPU during the release floor's burst (% of one core): ${cpuLine(f.cpu_pct, ['envoy', 'noop_extproc', 'upstream', 'loadgen', 'irq', 'others', 'machine'])}.`,
+    );
   lines.push(
     '',
     `Warm afterwards: ${w.requests} requests in ${w.duration_ms} ms (closed loop, ${w.connections} connections), ${w.errors} errors, faas-waker API calls meanwhile: ${w.api_calls.total} (${callsText(w.api_calls)}).${cpu === undefined ? '' : ` CPU during the first burst (% of one core): ${cpuLine(cpu, ['envoy', 'waker', 'upstream', 'kube_apiserver', 'etcd', 'kube_controller_manager', 'kube_scheduler', 'kwok', 'loadgen', 'irq', 'others', 'machine'])}.`}`,
