@@ -6,9 +6,10 @@ import { agent, waitUntil } from './http';
 
 /**
  * "No failed first request", end to end with the real Envoy: two functions that report their replica
- * 500 ms (plus their process start-up) before they accept connections. During that gap the gateway
- * (the local provider) answers 500 "Can't reach service for: NAME.", as OpenFaaS's faas-provider proxy
- * does when the function's connection is refused.
+ * before they accept connections (plus their process start-up): `probed` 500 ms before (issue #9's
+ * figure), `unprobed` 2 s (see UNPROBED_LISTEN_DELAY_MS). During that gap the gateway (the local
+ * provider) answers 500 "Can't reach service for: NAME.", as OpenFaaS's faas-provider proxy does when
+ * the function's connection is refused.
  * `probed` has a ready path (com.openfaas.ready.http.path), so faas-waker probes it through the
  * gateway (WAKER_READY_PROBE_URL) before releasing anyone; `unprobed` has none, so it is released on
  * "replicas ready" alone. Same Envoy config (the shipped one), same faas-waker, same burst.
@@ -21,7 +22,10 @@ let waker: WakerProcess | undefined;
 let envoy: EnvoyProcess | undefined;
 
 const BURST = 100;
+/** The probed function's gap between "replica available" and "accepting connections". */
 const LISTEN_DELAY_MS = 500;
+/** The control's gap: long enough that even a waker slowed by a loaded machine releases its burst inside it. */
+const UNPROBED_LISTEN_DELAY_MS = 2_000;
 const gatewayFailure = (name: string): string => `500 Can't reach service for: ${name}.`;
 
 beforeAll(async () => {
@@ -33,7 +37,7 @@ beforeAll(async () => {
       '--function-annotation',
       'probed:com.openfaas.ready.http.path=/_/ready',
       '--function',
-      `unprobed:500:listen-delay=${LISTEN_DELAY_MS}`,
+      `unprobed:500:listen-delay=${UNPROBED_LISTEN_DELAY_MS}`,
     ],
     echo,
   );
@@ -134,10 +138,10 @@ test('without the probe: the same burst during the gap fails, with the gateway 5
   expect(failed.map((a) => `${a.status} ${a.text}`)).toEqual(Array(failed.length).fill(gatewayFailure('unprobed')));
 
   // The burst can be over before the process listens: wait for that moment, then compare.
-  await waitUntil(async () => (await statsOf('unprobed.openfaas-fn')).readyAtMs !== null, 15_000, 'unprobed listening');
+  await waitUntil(async () => (await statsOf('unprobed.openfaas-fn')).readyAtMs !== null, 30_000, 'unprobed listening');
   const stats = await statsOf('unprobed.openfaas-fn');
   expect(stats.scaleCalls).toBe(1);
-  expect(stats.readyAtMs ?? 0).toBeGreaterThanOrEqual((stats.availableAtMs ?? Infinity) + LISTEN_DELAY_MS);
+  expect(stats.readyAtMs ?? 0).toBeGreaterThanOrEqual((stats.availableAtMs ?? Infinity) + UNPROBED_LISTEN_DELAY_MS);
   // The provider saw each of those POSTs fail on the function's refused connection (Envoy may add retries, never fewer).
   expect(stats.proxyFailuresByMethod['POST'] ?? 0).toBeGreaterThanOrEqual(failed.length);
   // No ready path, so no probe: the difference between the two tests.
