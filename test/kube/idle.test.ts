@@ -41,9 +41,7 @@ const idleEnv = (id: string, namespace: string): Record<string, string> => ({
   WAKER_KUBECONFIG: kube.waker.kubeconfig,
   WAKER_NAMESPACES: namespace,
   WAKER_DEFAULT_NAMESPACE: namespace,
-  WAKER_HOLD_TIMEOUT: '30s',
-  // As the README advises in Kubernetes mode (the watch drops ready entries; the TTL is a backstop).
-  WAKER_READY_TTL: '1h',
+  WAKER_HOLD_TIMEOUT: '30s', // WAKER_READY_TTL: the Kubernetes default (1 h)
   WAKER_ACTIVITY_WRITE_INTERVAL: '500ms',
   WAKER_REPLICA_ID: id,
   WAKER_LOG_LEVEL: 'debug',

@@ -39,8 +39,7 @@ beforeAll(async () => {
     WAKER_KUBECONFIG: kube.waker.kubeconfig,
     WAKER_NAMESPACES: NS,
     WAKER_DEFAULT_NAMESPACE: NS,
-    // Long: only the watch may take a "ready" away here, never the TTL.
-    WAKER_READY_TTL: '1h',
+    // WAKER_READY_TTL unset: the Kubernetes default (1 h), so only the watch takes a "ready" away here.
     WAKER_HOLD_TIMEOUT: '30s',
     WAKER_LOG_LEVEL: 'debug',
   });
