@@ -44,6 +44,7 @@ const handler = createStreamHandler({
   holdTimeoutMs: 1000,
   overrideMarginMs: 1000,
   observer: metrics.stream,
+  clock: systemClock,
 });
 
 const headers = Object.entries({

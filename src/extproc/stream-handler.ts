@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from '../clock';
+import type { Clock } from '../clock';
 import {
   ClientGoneError,
   errorMessage,
@@ -65,7 +65,8 @@ export interface StreamHandlerDeps {
   readonly activity?: ActivitySink;
   /** Browsers get this page instead of a hold; absent: every request is held. */
   readonly waitingPage?: WaitingPageOptions;
-  readonly clock?: Clock;
+  /** The hold budget's elapsed time (the override, activity confirmation) is measured on it. */
+  readonly clock: Clock;
 }
 
 /**
@@ -75,7 +76,7 @@ export interface StreamHandlerDeps {
  */
 export function createStreamHandler(deps: StreamHandlerDeps): (call: ProcessCall) => void {
   const { waker, router, observer } = deps;
-  const clock = deps.clock ?? systemClock;
+  const { clock } = deps;
   const answers = createAnswerCache(deps.overrideMarginMs);
   answers.override(deps.holdTimeoutMs);
   const budgetOf = (policy: FunctionPolicy | undefined): number => policy?.holdTimeoutMs ?? deps.holdTimeoutMs;

@@ -300,6 +300,7 @@ describe('ext_proc over the gRPC server: idle tracking (mode_override)', () => {
       holdTimeoutMs: 5000,
       overrideMarginMs: 1000,
       activity,
+      clock: systemClock,
     });
     server = await startH2Server('127.0.0.1:0', handler, new HealthState());
     client = new EnvoyLikeClient(server.port);
