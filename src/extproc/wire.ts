@@ -113,6 +113,8 @@ function walkHeaders<K, S>(cur: Cursor, end: number, match: KeyMatcher<K>, found
       continue;
     }
     const mapEnd = cur.varint() + cur.pos; // read before adding: the varint moves pos
+    // A nested length past its enclosing message is malformed: never read the next field as a header.
+    if (mapEnd > end) throw new Error('truncated message');
     while (cur.pos < mapEnd) {
       const entryTag = cur.varint();
       if (entryTag !== ((1 << 3) | 2)) {
@@ -120,6 +122,7 @@ function walkHeaders<K, S>(cur: Cursor, end: number, match: KeyMatcher<K>, found
         continue;
       }
       const entryEnd = cur.varint() + cur.pos;
+      if (entryEnd > mapEnd) throw new Error('truncated message');
       decodeHeader(cur, entryEnd, match, found, state);
       cur.pos = entryEnd;
     }

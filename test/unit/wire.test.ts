@@ -159,6 +159,16 @@ describe('decodeIncoming: malformed input throws', () => {
     for (let cut = 1; cut < full.length; cut++) expect(() => decodeIncoming(full.subarray(0, cut))).toThrow();
   });
 
+  test('a header map whose length runs past its HttpHeaders message throws (the next field is never read as a header)', () => {
+    const value = Buffer.concat([Buffer.from([0x0a, 5]), Buffer.from(':path'), Buffer.from([0x1a, 11]), Buffer.from('/function/x')]);
+    const map = Buffer.concat([Buffer.from([0x0a, value.length]), value]);
+    // HttpHeaders { headers (1): the map, declared 4 bytes longer than it is }
+    const headers = Buffer.concat([Buffer.from([0x0a, map.length + 4]), map]);
+    // ProcessingRequest { request_headers (2): headers; then 4 bytes of another field (9, length 2) }
+    const buf = Buffer.concat([Buffer.from([0x12, headers.length]), headers, Buffer.from([0x4a, 2, 0, 0])]);
+    expect(() => decodeIncoming(buf)).toThrow('truncated message');
+  });
+
   test.each([
     ['empty input', Buffer.alloc(0)],
     ['only metadata, no phase', Buffer.from(ProcessingRequest.encode(ProcessingRequest.fromPartial({ observabilityMode: true })).finish())],
