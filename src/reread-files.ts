@@ -15,9 +15,7 @@ export const realFileIo: FileIo = {
   read: (path) => readFileSync(path, 'utf8'),
 };
 
-export interface RereadOptions<T> {
-  /** The value until the first load: what start-up read and checked, or a refusal. */
-  readonly initial: T;
+interface RereadHooks<T> {
   /** Reads the files (through `read`) into a value; throws when they are unusable. */
   readonly load: (read: (path: string) => string) => T;
   /**
@@ -32,6 +30,12 @@ export interface RereadOptions<T> {
 }
 
 /**
+ * `initial`: the last good value before any load (start-up read it; the first call loads again).
+ * `loadNow`: stamp and load at once, throwing if the files are unusable (there is nothing to keep).
+ */
+export type RereadOptions<T> = RereadHooks<T> & ({ readonly initial: T } | { readonly loadNow: true });
+
+/**
  * A value read from files that may be rotated in place (a kubelet-mounted Secret, cert-manager):
  * every call stats the files, and reads them again only when a stamp changed, so a rotation takes
  * effect on the next call without a restart and an unchanged file costs one stat. A failed load is
@@ -39,14 +43,17 @@ export interface RereadOptions<T> {
  */
 export function rereadOnChange<T>(paths: readonly string[], options: RereadOptions<T>): () => T {
   const io = options.io ?? realFileIo;
-  let stamp: string | undefined; // undefined: load on the next call
-  let current = options.initial;
+  const stampNow = (): string => paths.map((path) => io.stamp(path)).join('/');
+  const read = (path: string): string => io.read(path);
+  // Stamped before reading: a change made while the files are read is seen by the next call.
+  let stamp: string | undefined = 'loadNow' in options ? stampNow() : undefined; // undefined: load on the next call
+  let current = 'loadNow' in options ? options.load(read) : options.initial;
   let failing = false;
   return () => {
     try {
-      const next = paths.map(io.stamp).join('/');
+      const next = stampNow();
       if (next === stamp) return current;
-      const value = options.load(io.read);
+      const value = options.load(read);
       stamp = next;
       current = options.loaded === undefined ? value : options.loaded(value, current);
       failing = false;

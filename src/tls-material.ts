@@ -34,44 +34,47 @@ const PARTS = ['ca', 'cert', 'key'] as const;
  * written, the key not yet) keeps the last good material, says so once, and is retried on the next
  * call. The first read throws instead, naming the setting: there is no good material to keep.
  */
-export function pemFiles(files: PemFiles, what: string, logger: Logger, io?: FileIo): PemSource {
+export function pemFiles(files: PemFiles, what: string, logger: Logger, io: FileIo = realFileIo): PemSource {
   const present = PARTS.filter((part) => files[part] !== undefined);
+  const paths = present.map((part) => (files[part] as PemFile).path);
+  // Every file error names its setting: a stat on a re-check as much as a read at start.
+  const settingOf = new Map(present.map((part) => [(files[part] as PemFile).path, (files[part] as PemFile).setting]));
+  const named =
+    (access: (path: string) => string) =>
+    (path: string): string => {
+      try {
+        return access(path);
+      } catch (err) {
+        throw new Error(`${settingOf.get(path) ?? path}: cannot read ${path}: ${firstLine(err)}`, { cause: err });
+      }
+    };
+  const namedIo: FileIo = { stamp: named((path) => io.stamp(path)), read: named((path) => io.read(path)) };
   const load = (read: (path: string) => string): PemMaterial => {
     const material: Record<string, string> = {};
-    for (const part of present) {
-      const file = files[part] as PemFile;
-      try {
-        material[part] = read(file.path);
-      } catch (err) {
-        throw new Error(`${file.setting}: cannot read ${file.path}: ${firstLine(err)}`, { cause: err });
-      }
-    }
+    for (const part of present) material[part] = read((files[part] as PemFile).path);
     checkMaterial(material, files);
     return material;
   };
-  const initial = load(io?.read ?? realFileIo.read);
-  logLoaded(logger, what, initial, 'loaded');
-  return rereadOnChange(
-    present.map((part) => (files[part] as PemFile).path),
-    {
-      initial,
-      io,
-      load,
-      loaded: (next, previous) => {
-        if (PARTS.every((part) => next[part] === previous[part])) return previous; // touched, not changed
-        logLoaded(logger, what, next, 'reloaded');
-        return next;
-      },
-      failed: (err, last, first) => {
-        if (first)
-          logger.warn(
-            { event: 'tls.files_unusable', what, err: firstLine(err) },
-            `cannot use the changed ${what} files: keeping the last good certificates`,
-          );
-        return last;
-      },
+  const source = rereadOnChange(paths, {
+    loadNow: true, // the first read throws, naming the setting: there is no good material to keep
+    io: namedIo,
+    load,
+    loaded: (next, previous) => {
+      if (PARTS.every((part) => next[part] === previous[part])) return previous; // touched, not changed
+      logLoaded(logger, what, next, 'reloaded');
+      return next;
     },
-  );
+    failed: (err, last, first) => {
+      if (first)
+        logger.warn(
+          { event: 'tls.files_unusable', what, err: firstLine(err) },
+          `cannot use the changed ${what} files: keeping the last good certificates`,
+        );
+      return last;
+    },
+  });
+  logLoaded(logger, what, source(), 'loaded');
+  return source;
 }
 
 /** Throws, naming the setting, unless every certificate parses and the key belongs to the certificate. */

@@ -1,4 +1,4 @@
-import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import { certDir, type CertDir, type CertPair } from '../support/certs';
 interface LogLine {
   event?: string;
   level: string;
+  err?: string;
 }
 
 let certs: CertDir;
@@ -178,6 +179,18 @@ test('rotated CA and client certificate files are used by new connections, witho
   seen.length = 0;
   expect(await status(client)).toBe('ok 1');
   expect(seen).toEqual(['waker-two']);
+
+  // Good again (the streak of failures ends), then gone (a Secret unmounted): the last good material
+  // stays, and the report names the setting.
+  replaceFile(ca.cert, live.ca);
+  expect(await status(client)).toBe('ok 1');
+  unlinkSync(live.ca);
+  const reported = lines.filter((l) => l.event === 'tls.files_unusable').length;
+  seen.length = 0;
+  expect(await status(client)).toBe('ok 1');
+  expect(seen).toEqual(['waker-two']);
+  const gone = lines.filter((l) => l.event === 'tls.files_unusable').slice(reported);
+  expect(gone.map((l) => l.err)).toEqual([expect.stringMatching(/^WAKER_PROVIDER_CA_FILE: cannot read .*live-ca\.crt: ENOENT/)]);
   await client.close();
 });
 

@@ -101,3 +101,16 @@ test('`loaded` decides what is kept: the previous value when nothing that matter
   expect(value()).toEqual({ v: 'y' });
   expect(loads).toBe(3);
 });
+
+test('loadNow: stamps and loads at once (throwing when unusable), then re-reads only on a change', () => {
+  const d = disk({ '/a': '1', '/b': '2' });
+  expect(() => rereadOnChange(['/a', '/missing'], { loadNow: true, io: d.io, load: joined, failed: (_e, last) => last })).toThrow(
+    'ENOENT: /missing',
+  );
+  const value = rereadOnChange(['/a', '/b'], { loadNow: true, io: d.io, load: joined, failed: (_e, last) => last });
+  const reads = d.reads();
+  expect(value()).toBe('1+2');
+  expect(d.reads()).toBe(reads);
+  d.write('/a', '7');
+  expect(value()).toBe('7+2');
+});
