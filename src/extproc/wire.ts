@@ -143,6 +143,7 @@ function decodeHeader<K, S>(cur: Cursor, end: number, match: KeyMatcher<K>, foun
     const len = cur.varint();
     const start = cur.pos;
     cur.pos += len;
+    if (cur.pos > end) throw new Error('truncated message'); // a field past its HeaderValue
     const field = tag >>> 3;
     if (field === 1) {
       which = match(cur.buf, start, len);

@@ -169,6 +169,18 @@ describe('decodeIncoming: malformed input throws', () => {
     expect(() => decodeIncoming(buf)).toThrow('truncated message');
   });
 
+  test('a header value whose length runs past its HeaderValue throws (the next header is never read as its value)', () => {
+    const path = Buffer.concat([Buffer.from([0x0a, 5]), Buffer.from(':path'), Buffer.from([0x1a, 11]), Buffer.from('/function/x')]);
+    const other = Buffer.concat([Buffer.from([0x0a, 1]), Buffer.from('a'), Buffer.from([0x1a, 1]), Buffer.from('b')]);
+    // The :path HeaderValue declares a raw_value 2 bytes longer than the entry holds: it would run into `other`.
+    const badPath = Buffer.from(path);
+    badPath[8] = 13;
+    const entries = Buffer.concat([Buffer.from([0x0a, badPath.length]), badPath, Buffer.from([0x0a, other.length]), other]);
+    const headers = Buffer.concat([Buffer.from([0x0a, entries.length]), entries]);
+    const buf = Buffer.concat([Buffer.from([0x12, headers.length]), headers]);
+    expect(() => decodeIncoming(buf)).toThrow('truncated message');
+  });
+
   test.each([
     ['empty input', Buffer.alloc(0)],
     ['only metadata, no phase', Buffer.from(ProcessingRequest.encode(ProcessingRequest.fromPartial({ observabilityMode: true })).finish())],
