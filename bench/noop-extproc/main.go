@@ -9,8 +9,9 @@
 //	{"event":"ready","grpcPort":PORT,"address":"127.0.0.1:PORT","gomaxprocs":N}
 //
 // With -hold N it is the floor of a held burst's release instead: it holds request_headers answers
-// until N streams are held, waits -release-after, then answers all of them at once (with the same
-// mode_override faas-waker sends for a tracked request, so Envoy does the same work per stream) and
+// until N streams are held (after an override_message_timeout, as faas-waker sends), waits
+// -release-after, then answers all of them at once (with the same mode_override faas-waker sends for
+// a tracked request, so Envoy does the same work per stream) and
 // prints {"event":"released","held":N,"atMs":EPOCH_MS} just before the first answer goes out; then it
 // holds the next N.
 //
@@ -40,6 +41,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // gracefulStopTimeout bounds GracefulStop: Envoy keeps its gRPC connection open, so a graceful stop
@@ -66,6 +68,8 @@ func newHoldGate(n int, after time.Duration) *holdGate {
 }
 
 // wait blocks until this stream's batch is released, or ctx ends (Envoy gave up on the stream).
+// A stream that leaves while waiting still counts: the batch fills at n arrivals whatever becomes of
+// them, so it never waits for a request that will not come.
 func (g *holdGate) wait(ctx context.Context) error {
 	g.mu.Lock()
 	open := g.open
@@ -102,6 +106,9 @@ var (
 	continueRespTrailers    = &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseTrailers{ResponseTrailers: &extprocv3.TrailersResponse{}}}
 	// faas-waker's CONTINUE for a tracked request (src/extproc/wire.ts TRACKING_MODE_OVERRIDE): Envoy
 	// keeps the stream open until the response ends.
+	// Sent first while a request is held, like faas-waker's: Envoy's message_timeout (10 s in
+	// envoy.yaml) must not fire while a batch gathers. 60 s stays under max_message_timeout (120 s).
+	holdOverride                  = &extprocv3.ProcessingResponse{OverrideMessageTimeout: durationpb.New(60 * time.Second)}
 	continueRequestHeadersTracked = &extprocv3.ProcessingResponse{
 		Response: &extprocv3.ProcessingResponse_RequestHeaders{RequestHeaders: &extprocv3.HeadersResponse{}},
 		ModeOverride: &filterprocv3.ProcessingMode{
@@ -129,6 +136,9 @@ func (p noopProcessor) Process(stream extprocv3.ExternalProcessor_ProcessServer)
 			return err
 		}
 		if _, isHead := req.Request.(*extprocv3.ProcessingRequest_RequestHeaders); isHead && p.hold != nil {
+			if err := stream.Send(holdOverride); err != nil {
+				return err
+			}
 			if err := p.hold.wait(stream.Context()); err != nil {
 				return err
 			}
