@@ -21,8 +21,10 @@ export interface ProviderParts {
   readonly activity: ActivitySink | undefined;
 }
 
-/** The provider port: the OpenFaaS-style provider API, or Kubernetes itself (Deployments and EndpointSlices). */
-/** `held`: the requests this replica holds now, per function key (the waker's; the idle scaler waits for them). */
+/**
+ * The provider port: the OpenFaaS-style provider API, or Kubernetes itself (Deployments and EndpointSlices).
+ * `held`: the requests this replica holds now, per function key (the waker's; the idle scaler waits for them).
+ */
 export function createProvider(deps: AppDeps, clock: Clock, metrics: Metrics, held: () => ReadonlyMap<string, number>): ProviderParts {
   const { config, logger } = deps;
   if (config.provider === 'kubernetes') {
