@@ -69,7 +69,25 @@ export interface SliceReady {
   readonly at_ms: number;
 }
 
-export interface KubeRound {
+/** Per-request release figures, in ms from t0 (the ready event, or the floor's release). */
+export interface ReleaseFigures {
+  /**
+   * t0 → CONTINUE received by Envoy, per held request: Envoy's access log START_TIME + the ext_proc
+   * request_header_latency_us − t0; over the requests Envoy started before t0.
+   */
+  readonly continue_samples: number;
+  readonly continue_min_ms: number | null;
+  readonly continue_p50_ms: number | null;
+  readonly continue_p99_ms: number | null;
+  readonly continue_max_ms: number | null;
+  /** t0 → first byte at the client, over the requests sent before t0. */
+  readonly first_byte_min_ms: number | null;
+  readonly first_byte_p50_ms: number | null;
+  readonly first_byte_p99_ms: number | null;
+  readonly first_byte_max_ms: number | null;
+}
+
+export interface KubeRound extends ReleaseFigures {
   readonly n: number;
   /** "first": faas-waker's first wake of this function; "learned": after a scale to zero with the API. */
   readonly wake: 'first' | 'learned';
@@ -97,20 +115,6 @@ export interface KubeRound {
   readonly release_last_ms: number | null;
   /** faas-waker's own release: noticed → every waiter resolved and every CONTINUE written (`releaseMs`). */
   readonly waker_release_ms: number | null;
-  /**
-   * t0 → CONTINUE received by Envoy, per held request: Envoy's access log START_TIME + the ext_proc
-   * request_header_latency_us − t0; over the requests Envoy started before t0.
-   */
-  readonly continue_samples: number;
-  readonly continue_min_ms: number | null;
-  readonly continue_p50_ms: number | null;
-  readonly continue_p99_ms: number | null;
-  readonly continue_max_ms: number | null;
-  /** t0 → first byte at the client, over the requests sent before t0. */
-  readonly first_byte_min_ms: number | null;
-  readonly first_byte_p50_ms: number | null;
-  readonly first_byte_p99_ms: number | null;
-  readonly first_byte_max_ms: number | null;
   /** faas-waker's API calls from the burst until CALLS_SETTLE_MS after its last answer. */
   readonly api_calls: ApiCalls;
   readonly cpu_pct: Record<string, number>;
@@ -135,7 +139,7 @@ export interface KubeWarm {
 }
 
 /** The release floor (releaseFloor): the same burst, held and released at once by a Go ext_proc server. */
-export interface KubeFloor {
+export interface KubeFloor extends ReleaseFigures {
   readonly n: number;
   /** The Go server releases this long after the last of the N arrived (the burst settles first, as in a wake). */
   readonly release_after_ms: number;
@@ -143,15 +147,6 @@ export interface KubeFloor {
   readonly status_counts: Record<string, number>;
   readonly error_samples: string[];
   readonly sent_before_release: number;
-  readonly continue_samples: number;
-  readonly continue_min_ms: number | null;
-  readonly continue_p50_ms: number | null;
-  readonly continue_p99_ms: number | null;
-  readonly continue_max_ms: number | null;
-  readonly first_byte_min_ms: number | null;
-  readonly first_byte_p50_ms: number | null;
-  readonly first_byte_p99_ms: number | null;
-  readonly first_byte_max_ms: number | null;
   readonly cpu_pct: Record<string, number>;
 }
 
@@ -481,20 +476,6 @@ async function burstRound(
     watch.stop();
   }
 }
-
-/** Per-request release figures from t0 (see KubeRound). */
-type ReleaseFigures = Pick<
-  KubeRound,
-  | 'continue_samples'
-  | 'continue_min_ms'
-  | 'continue_p50_ms'
-  | 'continue_p99_ms'
-  | 'continue_max_ms'
-  | 'first_byte_min_ms'
-  | 'first_byte_p50_ms'
-  | 'first_byte_p99_ms'
-  | 'first_byte_max_ms'
->;
 
 /** Envoy's access log lines from line `from` on, once there is one for each of `count` answered requests. */
 function accessLogFrom(path: string, from: number, count: number): Promise<AccessLogEntry[]> {
