@@ -1,10 +1,9 @@
-import { connect, type ClientHttp2Session } from 'node:http2';
 import { pointCluster, startEnvoy, type EnvoyProcess } from '../../dev/stack/envoy';
 import { startDemoFunction, type DemoFunction } from '../../dev/stack/processes';
-import { grpcFrame, grpcMessages } from '../../dev/function/grpc-echo';
 import { startH2Server, type GrpcServer } from '../../src/extproc/h2-server';
 import { HealthState } from '../../src/extproc/health';
 import { CONTINUE_REQUEST_HEADERS_TRACKED, continueBytes, isRequestHead } from '../../src/extproc/wire';
+import { rawSession, unaryCall } from '../support/raw-grpc';
 import { openWebSocket } from '../support/ws-client';
 import { waitUntil } from './http';
 
@@ -112,34 +111,12 @@ test('WebSocket: the ext_proc stream stays open while the socket is open, and en
   await ended('/function/ws/chat');
 });
 
-function h2Session(port: number): Promise<ClientHttp2Session> {
-  return new Promise((resolve, reject) => {
-    const session = connect(`http://127.0.0.1:${port}`);
-    session.once('error', reject);
-    session.once('remoteSettings', () => {
-      session.removeListener('error', reject);
-      session.on('error', () => undefined);
-      resolve(session);
-    });
-  });
-}
-
 /** One unary call through `port`; resolves with the trailers' grpc-status and the echoed messages. */
 async function grpcCall(port: number, path: string, message: Buffer): Promise<{ status: unknown; messages: Buffer[] | string }> {
-  const session = await h2Session(port);
+  const session = await rawSession(port);
   try {
-    return await new Promise((resolve, reject) => {
-      const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' });
-      const chunks: Buffer[] = [];
-      let status: unknown;
-      stream.on('trailers', (t: Record<string, unknown>) => {
-        status = t['grpc-status'];
-      });
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('error', reject);
-      stream.on('close', () => resolve({ status, messages: grpcMessages(Buffer.concat(chunks)) }));
-      stream.end(grpcFrame(message));
-    });
+    const { trailers, messages } = await unaryCall(session, path, message);
+    return { status: trailers['grpc-status'], messages };
   } finally {
     session.close();
   }

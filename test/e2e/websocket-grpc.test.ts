@@ -1,4 +1,3 @@
-import { connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import { pointCluster, startEnvoy, type EnvoyProcess } from '../../dev/stack/envoy';
 import {
   startDemoFunction,
@@ -8,8 +7,8 @@ import {
   type ProviderProcess,
   type WakerProcess,
 } from '../../dev/stack/processes';
-import { grpcFrame, grpcMessages } from '../../dev/function/grpc-echo';
 import { OPCODE } from '../../dev/function/websocket-frames';
+import { rawSession, unaryCall } from '../support/raw-grpc';
 import { openWebSocket } from '../support/ws-client';
 import { agent, waitUntil } from './http';
 
@@ -97,53 +96,14 @@ test('a WebSocket upgrade to a sleeping function is held, then upgraded, and ech
   expect((await fnStats('wsecho.openfaas-fn')).scaleCalls).toBe(1);
 });
 
-function h2Session(port: number): Promise<ClientHttp2Session> {
-  return new Promise((resolve, reject) => {
-    const session = connect(`http://127.0.0.1:${port}`);
-    session.once('error', reject);
-    session.once('remoteSettings', () => {
-      session.removeListener('error', reject);
-      session.on('error', () => undefined);
-      resolve(session);
-    });
-  });
-}
-
-interface UnaryResult {
-  headers: IncomingHttpHeaders;
-  trailers: IncomingHttpHeaders;
-  messages: Buffer[] | string;
-}
-
-/** One unary gRPC call, hand-framed; `onHeaders` runs when the response headers arrive. */
-function unary(session: ClientHttp2Session, path: string, message: Buffer, onHeaders: () => void): Promise<UnaryResult> {
-  return new Promise((resolve, reject) => {
-    const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' });
-    let headers: IncomingHttpHeaders = {};
-    let trailers: IncomingHttpHeaders = {};
-    const chunks: Buffer[] = [];
-    stream.on('response', (h) => {
-      onHeaders();
-      headers = h;
-    });
-    stream.on('trailers', (t: IncomingHttpHeaders) => {
-      trailers = t;
-    });
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('error', reject);
-    stream.on('close', () => resolve({ headers, trailers, messages: grpcMessages(Buffer.concat(chunks)) }));
-    stream.end(grpcFrame(message));
-  });
-}
-
 test('a gRPC call (HTTP/2 end to end) to a sleeping function is held, then answered by the function', async () => {
   expect(await fnStats('grpcecho.openfaas-fn')).toMatchObject({ scaleCalls: 0, availableReplicas: 0 });
-  const session = await h2Session(envoy.port);
+  const session = await rawSession(envoy.port);
   try {
     let released = false;
     let afterRelease: boolean | undefined;
     const payload = Buffer.from('\x0a\x05hello', 'latin1'); // any bytes: the echo method returns its request
-    const call = unary(session, '/function/grpcecho/demo.Echo/Say', payload, () => (afterRelease = released));
+    const call = unaryCall(session, '/function/grpcecho/demo.Echo/Say', payload, () => (afterRelease = released));
     await wakeThenRelease('grpcecho', () => (released = true));
     const result = await call;
     expect(afterRelease).toBe(true);
@@ -155,7 +115,7 @@ test('a gRPC call (HTTP/2 end to end) to a sleeping function is held, then answe
     expect(result.messages).toEqual([payload]);
 
     // Warm: the same call again passes without a wake.
-    const warm = await unary(session, '/function/grpcecho/demo.Echo/Say', payload, () => undefined);
+    const warm = await unaryCall(session, '/function/grpcecho/demo.Echo/Say', payload);
     expect(warm.trailers['grpc-status']).toBe('0');
     expect((await fnStats('grpcecho.openfaas-fn')).scaleCalls).toBe(1);
   } finally {

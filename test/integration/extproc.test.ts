@@ -5,7 +5,7 @@ import { loadConfig, type Config } from '../../src/config/load';
 import { createStreamHandler } from '../../src/extproc/stream-handler';
 import { startH2Server, type GrpcServer } from '../../src/extproc/h2-server';
 import { HealthState } from '../../src/extproc/health';
-import { ProcessingMode_HeaderSendMode } from '../../src/gen/envoy/extensions/filters/http/ext_proc/v3/processing_mode';
+import { DECODED_TRACKING_MODE } from '../support/tracking-mode';
 import { ProcessingRequest, type ProcessingResponse } from '../../src/gen/envoy/service/ext_proc/v3/external_processor';
 import type { ActivitySink } from '../../src/idle/activity';
 import { createLogger } from '../../src/logging';
@@ -313,19 +313,10 @@ describe('ext_proc over the gRPC server: idle tracking (mode_override)', () => {
     await server.stop(1000);
   });
 
-  const TRACKING_MODE = {
-    requestHeaderMode: ProcessingMode_HeaderSendMode.SEND,
-    responseHeaderMode: ProcessingMode_HeaderSendMode.SKIP,
-    requestBodyMode: 0,
-    responseBodyMode: 0,
-    requestTrailerMode: ProcessingMode_HeaderSendMode.DEFAULT,
-    responseTrailerMode: ProcessingMode_HeaderSendMode.SEND,
-  };
-
   test('held, then tracked: the after-hold CONTINUE and the warm one carry the mode override; trailers get their continue; end() once', async () => {
     const checkMode = (res: ProcessingResponse): void => {
       expect(res.response?.$case).toBe('requestHeaders');
-      expect(res.modeOverride).toEqual(TRACKING_MODE);
+      expect(res.modeOverride).toEqual(DECODED_TRACKING_MODE);
     };
     const first = client.open();
     first.send(requestHeaders('/function/busy'));

@@ -1,4 +1,5 @@
 import { connect, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import { grpcMessages } from '../../dev/function/grpc-echo';
 import { frame } from '../../src/extproc/grpc-frames';
 
 /** Raw HTTP/2 gRPC clients for protocol tests: what Envoy (or an attacker) puts on the wire. */
@@ -107,4 +108,37 @@ function varint(n: number): Buffer {
 /** Resolves on the session's next GOAWAY with its error code. */
 export function nextGoaway(session: ClientHttp2Session): Promise<number> {
   return new Promise((resolve) => session.once('goaway', (code: number) => resolve(code)));
+}
+
+export interface UnaryResult {
+  readonly headers: IncomingHttpHeaders;
+  readonly trailers: IncomingHttpHeaders;
+  /** The response's gRPC messages, or what was wrong with their framing. */
+  readonly messages: Buffer[] | string;
+}
+
+/** One unary gRPC call with `message` (framed here); `onHeaders` runs when the response headers arrive. */
+export function unaryCall(
+  session: ClientHttp2Session,
+  path: string,
+  message: Buffer,
+  onHeaders: () => void = () => undefined,
+): Promise<UnaryResult> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' });
+    let headers: IncomingHttpHeaders = {};
+    let trailers: IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    stream.on('response', (h) => {
+      onHeaders();
+      headers = h;
+    });
+    stream.on('trailers', (t: IncomingHttpHeaders) => {
+      trailers = t;
+    });
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('error', reject);
+    stream.on('close', () => resolve({ headers, trailers, messages: grpcMessages(Buffer.concat(chunks)) }));
+    stream.end(frame(message));
+  });
 }

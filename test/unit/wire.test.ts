@@ -1,3 +1,4 @@
+import { DECODED_TRACKING_MODE } from '../support/tracking-mode';
 import { ProcessingRequest, ProcessingResponse } from '../../src/gen/envoy/service/ext_proc/v3/external_processor';
 import {
   CONTINUE_REQUEST_HEADERS,
@@ -10,7 +11,6 @@ import {
   type Incoming,
   type RequestHead,
 } from '../../src/extproc/wire';
-import { ProcessingMode_HeaderSendMode } from '../../src/gen/envoy/extensions/filters/http/ext_proc/v3/processing_mode';
 
 interface H {
   key: string;
@@ -254,14 +254,7 @@ describe('tracked CONTINUE (idle tracking)', () => {
   test('decodes as an empty request_headers answer with exactly the allowed mode_override', () => {
     const decoded = ProcessingResponse.decode(CONTINUE_REQUEST_HEADERS_TRACKED);
     expect(decoded.response?.$case).toBe('requestHeaders');
-    expect(decoded.modeOverride).toEqual({
-      requestHeaderMode: ProcessingMode_HeaderSendMode.SEND,
-      responseHeaderMode: ProcessingMode_HeaderSendMode.SKIP,
-      requestBodyMode: 0,
-      responseBodyMode: 0,
-      requestTrailerMode: ProcessingMode_HeaderSendMode.DEFAULT,
-      responseTrailerMode: ProcessingMode_HeaderSendMode.SEND,
-    });
+    expect(decoded.modeOverride).toEqual(DECODED_TRACKING_MODE);
     expect(decoded.overrideMessageTimeout).toBeUndefined();
   });
 });
