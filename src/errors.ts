@@ -105,3 +105,12 @@ function answer(status: number, reason: RejectReason, text: string, details: str
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * The first line of an error's message, for one-line log fields and config problems. Duck-typed:
+ * errors from node:fs and node:tls may come from another realm (jest), failing instanceof.
+ */
+export function firstLine(err: unknown): string {
+  const message = typeof err === 'object' && err !== null && 'message' in err ? String(err.message) : String(err);
+  return message.split('\n')[0] ?? '';
+}

@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Decision, StreamObserver } from './extproc/stream-handler';
-import type { IdleObserver } from './idle/idle-observer';
+import { SCALE_DOWN_RESULTS, type IdleObserver } from './idle/idle-observer';
 import type { ProviderCallObserver } from './provider/provider-client';
 import type { FunctionRef } from './routing/function-ref';
 import type { WakerObserver } from './waker/waker-observer';
@@ -125,7 +125,7 @@ export function createMetrics(version: string): Metrics {
     labelNames: ['result'],
     registers: [registry],
   });
-  for (const result of ['scaled', 'conflict', 'aborted', 'denied', 'error']) scaleDowns.inc({ result }, 0);
+  for (const result of SCALE_DOWN_RESULTS) scaleDowns.inc({ result }, 0);
 
   // Children bound once: the warm path pays an increment, not a label lookup.
   const hit = cacheLookups.labels('hit');

@@ -42,6 +42,7 @@ export function createProvider(deps: AppDeps, clock: Clock, metrics: Metrics, he
     const deployments = informer<DeploymentView & NamespacedObject>('/apis/apps/v1', 'deployments');
     const slices = informer<EndpointSliceView & NamespacedObject>('/apis/discovery.k8s.io/v1', 'endpointslices');
     const provider = createKubeProvider({ client, deployments, slices, namespaces: config.namespaces, logger, observe: metrics.provider });
+    const replicaId = config.replicaId ?? hostname();
     // Subscribed before the informers start, so it sees every Deployment from the first list on.
     const scaler = config.idleScaleDown
       ? new IdleScaler({
@@ -49,7 +50,7 @@ export function createProvider(deps: AppDeps, clock: Clock, metrics: Metrics, he
           writer: kubeDeploymentWriter(client, logger),
           clock,
           logger,
-          replicaId: config.replicaId ?? hostname(),
+          replicaId,
           writeIntervalMs: config.activityWriteIntervalMs,
           writeTimeoutMs: config.providerTimeoutMs,
           defaultIdleMs: config.idleTimeoutMs,
@@ -66,7 +67,7 @@ export function createProvider(deps: AppDeps, clock: Clock, metrics: Metrics, he
     logger.info(
       {
         event: 'idle.enabled',
-        replica: config.replicaId ?? hostname(),
+        replica: replicaId,
         idleTimeoutMs: config.idleTimeoutMs,
         activityWriteIntervalMs: config.activityWriteIntervalMs,
       },

@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
+import { firstLine } from './errors';
 import type { Logger } from './logging';
 import { realFileIo, rereadOnChange, type FileIo } from './reread-files';
 
@@ -78,7 +79,7 @@ export function pemFiles(files: PemFiles, what: string, logger: Logger, io: File
 }
 
 /** Throws, naming the setting, unless every certificate parses and the key belongs to the certificate. */
-export function checkMaterial(material: PemMaterial, files: PemFiles): void {
+function checkMaterial(material: PemMaterial, files: PemFiles): void {
   for (const part of ['ca', 'cert'] as const) {
     const pem = material[part];
     if (pem === undefined) continue;
@@ -121,10 +122,4 @@ function logLoaded(logger: Logger, what: string, material: PemMaterial, verb: 'l
       fields,
       verb === 'loaded' ? `${what}: certificates loaded` : `${what}: certificates changed on disk: new connections use them`,
     );
-}
-
-/** Duck-typed: errors from node:fs and node:tls may come from another realm (jest), failing instanceof. */
-function firstLine(err: unknown): string {
-  const message = typeof err === 'object' && err !== null && 'message' in err ? String(err.message) : String(err);
-  return message.split('\n')[0] ?? '';
 }

@@ -15,23 +15,20 @@ export interface AdminToken {
  * routes refuse (403) instead of being open. Compared in constant time; the token is never logged.
  */
 export function tokenFromFile(path: string | undefined, io?: FileIo): AdminToken {
+  if (path === undefined) return { check: () => 'no-token-configured' };
   // Unlike the provider credentials, a token that can no longer be read is refused, never kept: a
   // deleted Secret must not leave the wake route open with its old token.
-  const current =
-    path === undefined
-      ? () => undefined
-      : rereadOnChange<Buffer | undefined>([path], {
-          initial: undefined,
-          io,
-          load: (read) => {
-            const token = Buffer.from(read(path).trim());
-            return token.length > 0 ? token : undefined;
-          },
-          failed: () => undefined,
-        });
+  const current = rereadOnChange<Buffer | undefined>([path], {
+    initial: undefined,
+    io,
+    load: (read) => {
+      const token = Buffer.from(read(path).trim());
+      return token.length > 0 ? token : undefined;
+    },
+    failed: () => undefined,
+  });
   return {
     check(authorization) {
-      if (path === undefined) return 'no-token-configured';
       const token = current();
       if (token === undefined) return 'token-unreadable';
       const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { firstLine } from '../errors';
 import { readBasicAuth } from '../provider/credentials';
 import { SETTINGS, type Settings } from './settings';
 
@@ -110,6 +111,8 @@ function checkRelations(s: Settings, problems: string[]): void {
     'notFoundTtlMs',
     'pollMinIntervalMs',
     'pollMaxIntervalMs',
+    'idleTimeoutMs',
+    'activityWriteIntervalMs',
   ];
   for (const key of positive) {
     const value = s[key];
@@ -152,8 +155,6 @@ function checkRelations(s: Settings, problems: string[]): void {
   if (s.readyProbePath !== undefined && s.readyProbeUrl === undefined) {
     problems.push('WAKER_READY_PROBE_PATH needs WAKER_READY_PROBE_URL (where to send the probe)');
   }
-  if (s.idleTimeoutMs <= 0) problems.push('WAKER_IDLE_TIMEOUT: must be greater than 0');
-  if (s.activityWriteIntervalMs <= 0) problems.push('WAKER_ACTIVITY_WRITE_INTERVAL: must be greater than 0');
   if ((s.providerUser === undefined) !== (s.providerPassword === undefined)) {
     problems.push('WAKER_PROVIDER_USER and WAKER_PROVIDER_PASSWORD must be set together');
   }
@@ -168,9 +169,7 @@ function resolveCredentials(s: Settings, readFile: (path: string) => string, pro
   try {
     return readBasicAuth(s.providerSecretsDir, readFile);
   } catch (err) {
-    problems.push(
-      `WAKER_PROVIDER_SECRETS_DIR: cannot read basic-auth-user and basic-auth-password (${(err as Error).message.split('\n')[0] ?? ''})`,
-    );
+    problems.push(`WAKER_PROVIDER_SECRETS_DIR: cannot read basic-auth-user and basic-auth-password (${firstLine(err)})`);
     return undefined;
   }
 }

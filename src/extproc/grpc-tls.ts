@@ -1,6 +1,7 @@
 import type { Http2SecureServer, SecureServerOptions } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import type { Config } from '../config/load';
+import { errorMessage } from '../errors';
 import type { Logger } from '../logging';
 import { realFileIo, type FileIo } from '../reread-files';
 import { pemFiles, type PemFiles, type PemMaterial, type PemSource } from '../tls-material';
@@ -96,7 +97,7 @@ class WatchedGrpcTls implements GrpcTls {
       this.rejected = material;
       for (const server of this.servers) server.setSecureContext(this.serverOptions());
       this.logger.warn(
-        { event: 'tls.files_unusable', what: 'gRPC listener TLS', err: err instanceof Error ? err.message : String(err) },
+        { event: 'tls.files_unusable', what: 'gRPC listener TLS', err: errorMessage(err) },
         'node:tls refused the changed certificates: keeping the last good ones',
       );
     }

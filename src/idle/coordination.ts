@@ -1,6 +1,7 @@
+import { errorMessage } from '../errors';
 import type { Logger } from '../logging';
 import type { FunctionRef } from '../routing/function-ref';
-import type { DeploymentView } from '../provider/kubernetes/function-state';
+import { deploymentPath, type DeploymentView } from '../provider/kubernetes/function-state';
 import type { KubeClient } from '../provider/kubernetes/kube-client';
 
 /**
@@ -61,7 +62,7 @@ const pointer = (key: string): string => `/metadata/annotations/${key.replace(/~
  */
 export function kubeDeploymentWriter(client: Pick<KubeClient, 'request'>, logger: Logger): DeploymentWriter {
   async function patch(fn: FunctionRef, body: unknown, contentType = MERGE_PATCH): Promise<WriteResult> {
-    const path = `/apis/apps/v1/namespaces/${encodeURIComponent(fn.namespace)}/deployments/${encodeURIComponent(fn.name)}`;
+    const path = deploymentPath(fn);
     try {
       const res = await client.request('PATCH', path, { body, contentType });
       if (res.status === 200) {
@@ -75,7 +76,7 @@ export function kubeDeploymentWriter(client: Pick<KubeClient, 'request'>, logger
       return { kind: 'error', message: `HTTP ${res.status}` };
     } catch (err) {
       logger.debug({ event: 'idle.write_failed', fn: fn.key, err: String(err) }, 'Deployment write failed');
-      return { kind: 'error', message: err instanceof Error ? err.message : String(err) };
+      return { kind: 'error', message: errorMessage(err) };
     }
   }
   return {

@@ -5,7 +5,8 @@ import type { WriteResult } from './coordination';
  * scale write: another replica recorded activity); `aborted` (activity here during the fence);
  * `denied` (RBAC); `error` (anything else, e.g. the API unreachable).
  */
-export type ScaleDownResult = 'scaled' | 'conflict' | 'aborted' | 'denied' | 'error';
+export const SCALE_DOWN_RESULTS = ['scaled', 'conflict', 'aborted', 'denied', 'error'] as const;
+export type ScaleDownResult = (typeof SCALE_DOWN_RESULTS)[number];
 
 /** Metrics hooks of idle scale-down; all optional. */
 export interface IdleObserver {

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Credentials } from '../config/load';
+import { firstLine } from '../errors';
 import type { Logger } from '../logging';
 import { rereadOnChange, type FileIo } from '../reread-files';
 
@@ -40,7 +41,7 @@ export function secretsDirCredentials(dir: string, initial: Credentials, logger:
     failed: (err, last, first) => {
       if (first)
         logger.warn(
-          { event: 'provider.credentials_unreadable', err: err instanceof Error ? err.message.split('\n')[0] : String(err) },
+          { event: 'provider.credentials_unreadable', err: firstLine(err) },
           'cannot re-read the provider credentials: keeping the last good ones',
         );
       return last;

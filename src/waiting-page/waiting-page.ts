@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { firstLine } from '../errors';
 import type { FunctionRef } from '../routing/function-ref';
 
 /** Seconds a browser waits before it asks again: the `retry-after` and `refresh` headers and the meta refresh. */
@@ -85,8 +86,7 @@ export function loadWaitingPage(
   try {
     text = readFile(templatePath);
   } catch (err) {
-    const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    throw new Error(`WAKER_WAITING_PAGE_TEMPLATE: cannot read ${JSON.stringify(templatePath)} (${reason ?? ''})`, { cause: err });
+    throw new Error(`WAKER_WAITING_PAGE_TEMPLATE: cannot read ${JSON.stringify(templatePath)} (${firstLine(err)})`, { cause: err });
   }
   if (text.trim() === '') throw new Error(`WAKER_WAITING_PAGE_TEMPLATE: ${JSON.stringify(templatePath)} is empty`);
   return compileWaitingPage(text);

@@ -1,3 +1,4 @@
+import type { FunctionRef } from '../../routing/function-ref';
 import { MIN_SCALE_LABEL, minScale, stringEntries, type FunctionStatus } from '../provider-types';
 
 /**
@@ -11,6 +12,11 @@ export const FUNCTION_LABEL = 'faas_function';
 export const ENABLED_ANNOTATION = 'faas-waker/enabled';
 /** EndpointSlices name their Service in this label. */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+/** The apps/v1 Deployment behind `fn` (append `/scale` for its scale subresource). */
+export function deploymentPath(fn: FunctionRef): string {
+  return `/apis/apps/v1/namespaces/${encodeURIComponent(fn.namespace)}/deployments/${encodeURIComponent(fn.name)}`;
+}
 
 export interface ObjectMeta {
   readonly name?: string;

@@ -3,7 +3,15 @@ import type { Logger } from '../../logging';
 import { functionRef, type FunctionRef } from '../../routing/function-ref';
 import type { ProviderCallObserver, ProviderClient, ProviderEvents, StatusListener } from '../provider-client';
 import type { FunctionStatus } from '../provider-types';
-import { functionStatus, isFunction, serviceOf, SERVICE_NAME_LABEL, type DeploymentView, type EndpointSliceView } from './function-state';
+import {
+  deploymentPath,
+  functionStatus,
+  isFunction,
+  serviceOf,
+  SERVICE_NAME_LABEL,
+  type DeploymentView,
+  type EndpointSliceView,
+} from './function-state';
 import type { Informer } from './informer';
 import { KubeUnavailableError, type KubeClient } from './kube-client';
 
@@ -52,6 +60,7 @@ export function createKubeProvider(deps: KubeProviderDeps): KubeProvider {
   const written = new Map<string, { readonly object: DeploymentView; readonly version: bigint }>();
   const deploymentOf = (namespace: string, name: string): DeploymentView | undefined => {
     const stored = deployments.get(namespace, name);
+    if (written.size === 0) return stored; // almost always: our writes are seen by the watch within ms
     const key = `${namespace}/${name}`;
     const note = written.get(key);
     if (note === undefined) return stored;
@@ -115,38 +124,38 @@ export function createKubeProvider(deps: KubeProviderDeps): KubeProvider {
     options: { body?: unknown; contentType?: string } = {},
   ): Promise<{ status: number; body: unknown }> {
     const started = now();
+    let res: { status: number; body: unknown };
     try {
-      const res = await client.request(method, path, options);
-      deps.observe?.(call, `${Math.floor(res.status / 100)}xx`, now() - started);
-      if (res.status === 403 && deployments.isSynced() && !live()) {
-        // We had access (every namespace listed) and the watch is down: an API server that just
-        // restarted answers 403 until its own RBAC caches have synced. Retried like an outage (the
-        // wake tolerates 15 s of failures); a 403 with healthy watches is a real denial, final.
-        logger.warn(
-          { event: 'kubernetes.forbidden_while_recovering', fn: fn.key, method, path },
-          'the Kubernetes API refused this call while the watch is down (API server restarting?): retrying',
-        );
-        throw new ProviderUnavailableError(`Kubernetes API refused ${method} ${path} (403) while its watch is down`);
-      }
-      if (res.status === 403) {
-        logger.error(
-          { event: 'kubernetes.forbidden', fn: fn.key, method, path },
-          'the Kubernetes API refused this call: the ServiceAccount lacks RBAC for it (see deploy/kubernetes/rbac.yaml)',
-        );
-        throw new ProviderError(`Kubernetes API refused ${method} ${path} (403): missing RBAC`, 403);
-      }
-      return res;
+      res = await client.request(method, path, options);
     } catch (err) {
-      if (err instanceof ProviderError || err instanceof ProviderUnavailableError) throw err; // answered, already counted
       deps.observe?.(call, 'error', now() - started);
       if (err instanceof KubeUnavailableError)
         throw new ProviderUnavailableError(`Kubernetes API unreachable for ${fn.key}: ${err.message}`, { cause: err });
       throw err;
     }
+    deps.observe?.(call, `${Math.floor(res.status / 100)}xx`, now() - started);
+    if (res.status === 403 && deployments.isSynced() && !live()) {
+      // We had access (every namespace listed) and the watch is down: an API server that just
+      // restarted answers 403 until its own RBAC caches have synced. Retried like an outage (the
+      // wake tolerates 15 s of failures); a 403 with healthy watches is a real denial, final.
+      logger.warn(
+        { event: 'kubernetes.forbidden_while_recovering', fn: fn.key, method, path },
+        'the Kubernetes API refused this call while the watch is down (API server restarting?): retrying',
+      );
+      throw new ProviderUnavailableError(`Kubernetes API refused ${method} ${path} (403) while its watch is down`);
+    }
+    if (res.status === 403) {
+      logger.error(
+        { event: 'kubernetes.forbidden', fn: fn.key, method, path },
+        'the Kubernetes API refused this call: the ServiceAccount lacks RBAC for it (see deploy/kubernetes/rbac.yaml)',
+      );
+      throw new ProviderError(`Kubernetes API refused ${method} ${path} (403): missing RBAC`, 403);
+    }
+    return res;
   }
 
   async function readDeployment(fn: FunctionRef): Promise<DeploymentView> {
-    const res = await api('status', fn, 'GET', `/apis/apps/v1/namespaces/${fn.namespace}/deployments/${fn.name}`);
+    const res = await api('status', fn, 'GET', deploymentPath(fn));
     if (res.status === 404) throw new FunctionNotFoundError(`no Deployment ${fn.key}`);
     if (res.status !== 200) throw new ProviderError(`Kubernetes API answered ${res.status} for Deployment ${fn.key}`, res.status);
     return res.body as DeploymentView;
@@ -200,7 +209,7 @@ export function createKubeProvider(deps: KubeProviderDeps): KubeProvider {
         deployment ??= await readDeployment(fn);
         if (!isFunction(deployment, fn.name)) throw new FunctionNotFoundError(`Deployment ${fn.key} is not a function`);
         if ((deployment.spec?.replicas ?? 1) >= replicas) return;
-        const res = await api('scale', fn, 'PATCH', `/apis/apps/v1/namespaces/${fn.namespace}/deployments/${fn.name}/scale`, {
+        const res = await api('scale', fn, 'PATCH', `${deploymentPath(fn)}/scale`, {
           contentType: 'application/merge-patch+json',
           body: { metadata: { resourceVersion: deployment.metadata?.resourceVersion }, spec: { replicas } },
         });
