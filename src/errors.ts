@@ -106,6 +106,11 @@ export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** `err` itself if it is an Error, else an Error with its text (a rejection must carry an Error). */
+export function toError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(errorMessage(err));
+}
+
 /**
  * The first line of an error's message, for one-line log fields and config problems. Duck-typed:
  * errors from node:fs and node:tls may come from another realm (jest), failing instanceof.

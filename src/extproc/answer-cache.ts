@@ -4,7 +4,7 @@ import { heldAnswer, overrideTimeout, type HeldAnswer } from './responses';
 /** Distinct override encodings remembered (one per distinct per-function hold); past it, encoded per use. */
 const MAX_CACHED_OVERRIDES = 64;
 /** Functions whose held answers stay encoded (all but the wait); past it, the oldest is dropped. */
-const MAX_CACHED_ANSWERS = 256;
+const MAX_CACHED_FUNCTIONS = 64;
 
 /** The stream handler's answers that repeat, encoded once (bounded): overrides, and held CONTINUEs. */
 export interface AnswerCache {
@@ -16,7 +16,8 @@ export interface AnswerCache {
 
 export function createAnswerCache(overrideMarginMs: number): AnswerCache {
   const overrides = new Map<number, Buffer>();
-  const answers = new Map<string, HeldAnswer>();
+  /** Per function, its (at most 4) kinds of held answer, indexed by `kindOf`. */
+  const answers = new Map<string, (HeldAnswer | undefined)[]>();
   return {
     override(budgetMs) {
       const cached = overrides.get(budgetMs);
@@ -26,13 +27,15 @@ export function createAnswerCache(overrideMarginMs: number): AnswerCache {
       return bytes;
     },
     held(fn, coldStart, tracked) {
-      const key = `${coldStart ? 'c' : 'h'}${tracked ? 't' : 'u'}${fn}`;
-      const cached = answers.get(key);
-      if (cached !== undefined) return cached;
-      const answer = heldAnswer(fn, coldStart, tracked);
-      answers.set(key, answer);
-      trimOldest(answers, MAX_CACHED_ANSWERS);
-      return answer;
+      // A released burst calls this once per waiter: one map lookup, no key string built.
+      let kinds = answers.get(fn);
+      if (kinds === undefined) {
+        kinds = [];
+        answers.set(fn, kinds);
+        trimOldest(answers, MAX_CACHED_FUNCTIONS);
+      }
+      const kind = (coldStart ? 2 : 0) | (tracked ? 1 : 0);
+      return (kinds[kind] ??= heldAnswer(fn, coldStart, tracked));
     },
   };
 }

@@ -14,7 +14,7 @@ import { FrameError, FrameReader, MAX_MESSAGE_BYTES, frame } from './grpc-frames
 import { FirstMessageWatch, SessionState, type AwaitingFirstMessage } from './h2-connection';
 import { decodeHealthRequest, encodeHealthResponse, type HealthState } from './health';
 import { GrpcStatus, type GrpcStatusCode, type ProcessCall, type ProcessCallHandlers } from './process-call';
-import { CONTINUE_REQUEST_HEADERS, decodeIncoming } from './wire';
+import { CONTINUE_REQUEST_HEADERS, CONTINUE_REQUEST_HEADERS_TRACKED, continueBytes, decodeIncoming } from './wire';
 
 const PROCESS_PATH = '/envoy.service.ext_proc.v3.ExternalProcessor/Process';
 const HEALTH_CHECK_PATH = '/grpc.health.v1.Health/Check';
@@ -30,6 +30,13 @@ export interface GrpcServer {
 
 /** The warm answer, framed once: the warm path writes these 7 bytes and allocates nothing. */
 const FRAMED_CONTINUE = frame(CONTINUE_REQUEST_HEADERS);
+/**
+ * The other answers that never change, framed once: a tracked request's CONTINUE, and the continue
+ * of each later phase (a tracked gRPC call's response trailers). Keyed by the shared buffers.
+ */
+const PREFRAMED = new Map<Buffer, Buffer>(
+  [CONTINUE_REQUEST_HEADERS_TRACKED, ...[3, 4, 5, 6, 7].map(continueBytes)].map((bytes) => [bytes, frame(bytes)]),
+);
 const RESPONSE_HEADERS = Object.freeze({ ':status': 200, 'content-type': 'application/grpc' });
 const OK_TRAILERS = Object.freeze({ 'grpc-status': '0' });
 const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true });
@@ -226,7 +233,7 @@ class H2ProcessCall implements ProcessCall, AwaitingFirstMessage {
 
   write(response: Buffer): void {
     if (this.closed || this.stream.destroyed) return;
-    this.stream.write(response === CONTINUE_REQUEST_HEADERS ? FRAMED_CONTINUE : frame(response));
+    this.stream.write(response === CONTINUE_REQUEST_HEADERS ? FRAMED_CONTINUE : (PREFRAMED.get(response) ?? frame(response)));
   }
 
   end(): void {

@@ -184,21 +184,20 @@ export function createStreamHandler(deps: StreamHandlerDeps): (call: ProcessCall
       }
       // Policy unknown, or a decision that depends on whether it runs: a status call first (counted
       // as held), and a wake only if the policy says this request may cause one.
-      let action: ColdAction = 'hold';
       holdOn(
         fn,
         msg,
         (signal, spentMs) =>
-          waker.holdChecked(fn, signal, msg.requestId, covered - spentMs, (policy) => {
-            action = decide(policy);
-            return action === 'hold' ? Math.min(budgetOf(policy), covered) - spentMs : 'stop';
-          }),
+          waker.holdChecked(fn, signal, msg.requestId, covered - spentMs, (policy) =>
+            decide(policy) === 'hold' ? Math.min(budgetOf(policy), covered) - spentMs : 'stop',
+          ),
         (result, spentMs) => {
           if (!('asleep' in result)) {
             letThrough(fn, msg, { coldStart: result.coldStart, waitedMs: result.waitedMs + spentMs });
             return;
           }
-          if (action === 'no-wake') {
+          // Asleep is the answer to the same policy the decision above was made on.
+          if (decide(result.asleep.policy) === 'no-wake') {
             reject(new NoWakePathError(`${fn.key} is asleep and ${request.functionPath} does not wake it`), msg, fn.key);
           } else if (deps.waitingPage !== undefined) {
             serveWaitingPage(fn, msg, result.asleep, deps.waitingPage);

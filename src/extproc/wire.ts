@@ -219,8 +219,15 @@ const foundHint = (hints: MutableHints, key: keyof RequestHints, value: string):
 
 /** The empty answer ("continue, no change") for a phase: ProcessingResponse field = request field - 1. */
 export function continueBytes(phase: number): Buffer {
+  return CONTINUES[phase] ?? encodeContinue(phase);
+}
+function encodeContinue(phase: number): Buffer {
   return Buffer.from([((phase - 1) << 3) | 2, 0]);
 }
+/** Encoded once per phase (2 request_headers ... 7 response_trailers): shared, never written to. */
+const CONTINUES: readonly (Buffer | undefined)[] = Array.from({ length: 8 }, (_, phase) =>
+  phase >= 2 ? encodeContinue(phase) : undefined,
+);
 
 /** ProcessingResponse { request_headers: HeadersResponse {} }: the whole warm-path answer, 2 bytes. */
 export const CONTINUE_REQUEST_HEADERS: Buffer = continueBytes(REQUEST_HEADERS_FIELD);

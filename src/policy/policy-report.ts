@@ -1,3 +1,4 @@
+import { trimOldest } from '../waker/bounded';
 import type { Logger } from '../logging';
 import type { PolicyProblem } from './policy-parse';
 
@@ -20,10 +21,7 @@ export class PolicyReporter {
       const id = `${fnKey}\u0000${problem.key}\u0000${problem.value}`;
       if (this.seen.has(id)) return;
       this.seen.add(id);
-      if (this.seen.size > this.max) {
-        const oldest = this.seen.values().next();
-        if (oldest.done !== true) this.seen.delete(oldest.value);
-      }
+      trimOldest(this.seen, this.max);
       this.logger.warn(
         { event: 'policy.invalid', fn: fnKey, key: problem.key, value: problem.value, problem: problem.problem },
         'ignoring an invalid per-function setting',

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
 import { abortReason, type Clock } from '../clock';
-import { errorMessage, ShuttingDownError, WakeTimeoutError } from '../errors';
+import { errorMessage, ShuttingDownError, toError, WakeTimeoutError } from '../errors';
 import type { Logger } from '../logging';
 import { isDnsLabel, type FunctionRef } from '../routing/function-ref';
 import type { ReadyProber } from './ready-probe';
@@ -10,18 +10,16 @@ import type { ReadyProber } from './ready-probe';
  * Gap before the second probe. Most readiness gaps are endpoint propagation or a server binding its
  * port a moment after the process started: tens to a few hundred ms, so the first retries come fast.
  */
-export const PROBE_MIN_INTERVAL_MS = 25;
+const PROBE_MIN_INTERVAL_MS = 25;
 /**
  * The longest gap: a function that answers later than that is released at most this late, and a
  * function that is slow to start gets at most 4 probes a second per ready path (single flight: never
  * more for more waiters).
  */
-export const PROBE_MAX_INTERVAL_MS = 250;
-export const PROBE_BACKOFF_FACTOR = 1.5;
-/** A sensible per-probe timeout for callers that have no setting for it: a ready path answers at once. */
-export const DEFAULT_PROBE_TIMEOUT_MS = 1_000;
+const PROBE_MAX_INTERVAL_MS = 250;
+const PROBE_BACKOFF_FACTOR = 1.5;
 /** Probes of one origin share this many keep-alive connections (one loop per function+path sends one at a time). */
-export const DEFAULT_PROBE_CONNECTIONS = 2;
+const PROBE_CONNECTIONS = 2;
 
 /** Sends one probe and resolves with its HTTP status (the body is discarded); rejects on any network failure. */
 export type ProbeSend = (url: URL, signal: AbortSignal) => Promise<number>;
@@ -33,10 +31,6 @@ export interface HttpReadyProberOptions {
   readonly logger: Logger;
   /** Bound on one probe, connection included (ms); a probe that takes longer counts as "not yet". */
   readonly timeoutMs: number;
-  readonly minIntervalMs?: number;
-  readonly maxIntervalMs?: number;
-  /** Keep-alive connections per origin for the default sender. */
-  readonly connections?: number;
   /** Injected for tests; by default an undici Agent (see createUndiciProbeSend). */
   readonly send?: ProbeSend;
   /** Used by the default sender instead of its own Agent (undici MockAgent in tests); not closed by close(). */
@@ -115,8 +109,6 @@ interface Loop {
  */
 export function createHttpReadyProber(options: HttpReadyProberOptions): ReadyProber {
   const { clock, logger, timeoutMs } = options;
-  const minMs = options.minIntervalMs ?? PROBE_MIN_INTERVAL_MS;
-  const maxMs = options.maxIntervalMs ?? PROBE_MAX_INTERVAL_MS;
   const { send, ownAgent } = senderFor(options);
   const loops = new Map<string, Loop>();
   let closed = false;
@@ -178,7 +170,7 @@ export function createHttpReadyProber(options: HttpReadyProberOptions): ReadyPro
           return;
         }
         // Waiters leave at their own deadlines, which ends the loop (stop aborts this sleep).
-        await clock.sleep(probeDelayMs(probes, minMs, maxMs), loop.stop.signal).catch(() => undefined);
+        await clock.sleep(probeDelayMs(probes), loop.stop.signal).catch(() => undefined);
       }
     } catch (err) {
       // Only a broken clock or logger gets here: nobody may wait on a loop that died.
@@ -217,7 +209,7 @@ export function createHttpReadyProber(options: HttpReadyProberOptions): ReadyPro
       try {
         url = buildProbeUrl(options.urlTemplate, fn, path);
       } catch (err) {
-        return Promise.reject(err instanceof Error ? err : new Error(errorMessage(err)));
+        return Promise.reject(toError(err));
       }
       const startedAtMs = clock.now();
       if (startedAtMs >= deadline)
@@ -272,7 +264,7 @@ function senderFor(options: HttpReadyProberOptions): { send: ProbeSend; ownAgent
   if (options.send !== undefined) return { send: options.send, ownAgent: undefined };
   if (options.dispatcher !== undefined) return { send: createUndiciProbeSend(options.dispatcher), ownAgent: undefined };
   const ownAgent = new Agent({
-    connections: options.connections ?? DEFAULT_PROBE_CONNECTIONS,
+    connections: PROBE_CONNECTIONS,
     pipelining: 1,
     // Probing is bursty (only during wakes): idle connections go soon, so per-function origins
     // (Kubernetes Services) do not pile up.

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock';
-import { ClientGoneError, errorMessage, HoldTimeoutError, ShuttingDownError } from '../errors';
+import { ClientGoneError, HoldTimeoutError, ShuttingDownError, toError } from '../errors';
 
 /** `work`, unless the budget runs out (HoldTimeoutError), the client leaves or the waker stops first. */
 export function raceBudget<T>(
@@ -28,7 +28,7 @@ export function raceBudget<T>(
     );
     work.then(
       (value) => (done(), resolve(value)),
-      (err: unknown) => (done(), reject(err instanceof Error ? err : new Error(errorMessage(err)))),
+      (err: unknown) => (done(), reject(toError(err))),
     );
   });
 }

@@ -2,9 +2,10 @@ import NodeCache from 'node-cache';
 import type { FunctionPolicy } from '../policy/policy';
 
 /**
- * What we believe about a function without asking the provider. Only two facts are cached: "ready"
- * and "unknown to the provider"; errors are never cached. Expiry is checked against the injected
- * clock (so tests are exact); node-cache only bounds memory (TTL sweep and a key limit).
+ * What we believe about a function without asking the provider: "ready" or "unknown to the
+ * provider" (errors are never cached), and apart from those its last seen policy. Expiry is checked
+ * against the injected clock (so tests are exact); node-cache only bounds memory (TTL sweep and a
+ * key limit).
  */
 export type CachedState =
   | { readonly kind: 'ready'; readonly expiresAtMs: number; refreshAtMs: number }
@@ -49,11 +50,8 @@ export function createReadinessCache(options: ReadinessCacheOptions): ReadinessC
   const policies = boundedStore(policyTtlMs, options.maxKeys);
   return {
     get(key, nowMs) {
-      const state = ready.get<CachedState>(key) ?? notFound.get<CachedState>(key);
-      if (state === undefined) return undefined;
-      if (state.expiresAtMs > nowMs) return state;
-      (state.kind === 'ready' ? ready : notFound).del(key);
-      return undefined;
+      // setReady and setNotFound each delete the other entry: at most one of the two exists.
+      return fresh<CachedState>(ready, key, nowMs) ?? fresh<CachedState>(notFound, key, nowMs);
     },
     setReady(key, nowMs) {
       notFound.del(key);
@@ -71,11 +69,7 @@ export function createReadinessCache(options: ReadinessCacheOptions): ReadinessC
       notFound.del(key);
     },
     getPolicy(key, nowMs) {
-      const entry = policies.get<PolicyEntry>(key);
-      if (entry === undefined) return undefined;
-      if (entry.expiresAtMs > nowMs) return entry.policy;
-      policies.del(key);
-      return undefined;
+      return fresh<PolicyEntry>(policies, key, nowMs)?.policy;
     },
     setPolicy(key, policy, nowMs) {
       trySet(policies, key, { policy, expiresAtMs: nowMs + policyTtlMs });
@@ -94,6 +88,14 @@ export function createReadinessCache(options: ReadinessCacheOptions): ReadinessC
 function boundedStore(ttlMs: number, maxKeys: number): NodeCache {
   const ttlSec = Math.max(1, Math.ceil(ttlMs / 1000));
   return new NodeCache({ stdTTL: ttlSec + 1, checkperiod: Math.max(1, ttlSec), maxKeys, useClones: false, deleteOnExpire: true });
+}
+
+/** The entry under `key` unless it has expired by `nowMs` (then it is dropped). */
+function fresh<T extends { readonly expiresAtMs: number }>(store: NodeCache, key: string, nowMs: number): T | undefined {
+  const entry = store.get<T>(key);
+  if (entry === undefined || entry.expiresAtMs > nowMs) return entry;
+  store.del(key);
+  return undefined;
 }
 
 /** A full store refuses new keys (node-cache throws ECACHEFULL); then we simply do not cache. */

@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { ClientGoneError, errorMessage, ShuttingDownError, toHttpAnswer } from '../errors';
+import { ClientGoneError, ShuttingDownError, toError, toHttpAnswer } from '../errors';
 import type { FunctionPolicy } from '../policy/policy';
 import type { FunctionStatus } from '../provider/provider-types';
 import type { FunctionRef } from '../routing/function-ref';
@@ -176,8 +176,8 @@ export class Waker {
   async check(fn: FunctionRef, signal: AbortSignal, budgetMs: number): Promise<CheckResult> {
     if (this.stopping.signal.aborted) throw new ShuttingDownError('shutting down');
     const waking = this.flights.has(fn.key);
-    const known = this.policyOf(fn);
-    if (waking && known !== undefined) return { running: false, status: undefined, policy: known };
+    const known = waking ? this.policyOf(fn) : undefined;
+    if (known !== undefined) return { running: false, status: undefined, policy: known };
     const status = await raceBudget(this.statuses.fetch(fn), signal, this.deps.clock, budgetMs, this.stopping.signal, fn.key);
     const running = !waking && !this.flights.has(fn.key) && status.availableReplicas > 0;
     if (running) this.deps.cache.setReady(fn.key, this.deps.clock.now());
@@ -274,7 +274,7 @@ export class Waker {
         this.flights.end(flight);
         this.observer.wakeFinished?.(fn, toHttpAnswer(err).reason);
         logWakeFailure(log, err, clock.now() - flight.startedAtMs);
-        flight.waiters.rejectAll(err instanceof Error ? err : new Error(errorMessage(err)));
+        flight.waiters.rejectAll(toError(err));
       },
     );
     return flight;
