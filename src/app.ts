@@ -33,6 +33,8 @@ export interface App {
   stop(): Promise<void>;
 }
 
+const NOTHING_HELD: ReadonlyMap<string, number> = new Map();
+
 /** Composition root: the only place that constructs and wires objects. */
 export function buildApp(deps: AppDeps): App {
   const { config, logger } = deps;
@@ -41,7 +43,7 @@ export function buildApp(deps: AppDeps): App {
   // The idle scaler (in the provider) asks the waker what it holds, and the waker needs the provider:
   // bound once the waker exists.
   const late: { waker?: Waker } = {};
-  const { provider, activity } = createProvider(deps, clock, metrics, () => new Map(late.waker?.snapshotHeld() ?? []));
+  const { provider, activity } = createProvider(deps, clock, metrics, () => late.waker?.heldCounts() ?? NOTHING_HELD);
   const tls = grpcTlsFrom(config, logger);
   // Read at start (even when off by default: a function's policy can turn it on); a configured file
   // that cannot be read stops the start, and main.ts prints the reason.

@@ -9,8 +9,6 @@ import type { IdleObserver, ScaleDownResult } from './idle-observer';
 import { activeHere, activityWriteDue, decideIdle, minIdleMs } from './idle-policy';
 import { TrackedFunctions, type DeploymentSource, type TrackedFunction } from './tracked-functions';
 
-export { DENIED_BACKOFF_MS } from './activity-recorder';
-
 export interface IdleScalerDeps {
   readonly deployments: DeploymentSource<DeploymentView>;
   readonly writer: DeploymentWriter;
@@ -61,6 +59,8 @@ export interface IdleScalerDeps {
  */
 export class IdleScaler implements ActivitySink {
   private readonly fenceMs: number;
+  /** How long a seen intent stays in play: its fence, its scale write, and one write interval of slack. */
+  private readonly intentLifeMs: number;
   private readonly tickMs: number;
   private readonly stopping = new AbortController();
   private loop: Promise<void> | undefined;
@@ -69,6 +69,7 @@ export class IdleScaler implements ActivitySink {
 
   constructor(private readonly deps: IdleScalerDeps) {
     this.fenceMs = 2 * deps.writeIntervalMs;
+    this.intentLifeMs = this.fenceMs + deps.writeTimeoutMs + deps.writeIntervalMs;
     // Checks are cheap (no API call unless a write is due): tick at half an interval, at most 1 s apart.
     this.tickMs = Math.min(1_000, Math.max(50, deps.writeIntervalMs / 2));
     this.recorder = new ActivityRecorder(deps);
@@ -90,21 +91,13 @@ export class IdleScaler implements ActivitySink {
     t.inFlight++;
     t.lastActiveMs = now;
     this.deps.observer?.inFlightChanged?.(1);
-    let ended = false;
-    const end = (): void => {
-      if (ended) return;
-      ended = true;
-      t.inFlight--;
-      t.lastActiveMs = this.deps.clock.now();
-      this.deps.observer?.inFlightChanged?.(-1);
-    };
     if (this.mustConfirm(t, now)) {
       // Rare (a scale-down under way, or the watch down): worth a line when debugging a slow request.
       this.deps.logger.debug({ event: 'idle.confirm', fn: fn.key, intent: t.intent }, 'request waits for its activity record');
-      return { end, confirmed: this.recorder.confirm(t) };
+      return new TrackedStart(t, this.deps.clock, this.deps.observer, this.recorder.confirm(t));
     }
     if (this.writeDue(t, now)) this.recorder.write(t);
-    return { end };
+    return new TrackedStart(t, this.deps.clock, this.deps.observer);
   }
 
   start(): void {
@@ -132,11 +125,7 @@ export class IdleScaler implements ActivitySink {
   }
 
   private intentLive(t: TrackedFunction, now: number): boolean {
-    return (
-      t.intent !== undefined &&
-      t.replicas > 0 &&
-      now - t.intentSeenAtMs < this.fenceMs + this.deps.writeTimeoutMs + this.deps.writeIntervalMs
-    );
+    return t.intent !== undefined && t.replicas > 0 && now - t.intentSeenAtMs < this.intentLifeMs;
   }
 
   private mustConfirm(t: TrackedFunction, now: number): boolean {
@@ -249,5 +238,25 @@ export class IdleScaler implements ActivitySink {
       { event: 'idle.scale_down_aborted', fn: t.fn.key, result, reason, replica: this.deps.replicaId },
       `idle scale-down not done: ${reason}`,
     );
+  }
+}
+
+/** One request let through for a tracked function: one object per request (the warm path of a tracked function). */
+class TrackedStart implements ActivityStart {
+  private ended = false;
+
+  constructor(
+    private readonly t: TrackedFunction,
+    private readonly clock: Clock,
+    private readonly observer: IdleObserver | undefined,
+    readonly confirmed?: Promise<boolean>,
+  ) {}
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.t.inFlight--;
+    this.t.lastActiveMs = this.clock.now();
+    this.observer?.inFlightChanged?.(-1);
   }
 }

@@ -35,4 +35,9 @@ export class HoldLimiter {
   entries(): IterableIterator<[string, number]> {
     return this.perFunction.entries();
   }
+
+  /** Held requests per function key, live (read it, do not keep it). */
+  counts(): ReadonlyMap<string, number> {
+    return this.perFunction;
+  }
 }

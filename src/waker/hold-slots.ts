@@ -46,7 +46,7 @@ export class HoldSlots {
   }
 
   /** Held requests per function key. */
-  entries(): IterableIterator<[string, number]> {
-    return this.limiter.entries();
+  counts(): ReadonlyMap<string, number> {
+    return this.limiter.counts();
   }
 }

@@ -209,15 +209,20 @@ export class Waker {
     return this.slots.totalHeld;
   }
 
+  /** Held requests per function key, live and without a copy (the idle scaler reads one key at a time). */
+  heldCounts(): ReadonlyMap<string, number> {
+    return this.slots.counts();
+  }
+
   /** Held requests per function key (for the held gauge). */
   snapshotHeld(): IterableIterator<[string, number]> {
-    return this.slots.entries();
+    return this.slots.counts().entries();
   }
 
   snapshot(): { held: Record<string, number>; wakes: { fn: string; sinceMs: number; waiters: number }[] } {
     const now = this.deps.clock.now();
     return {
-      held: Object.fromEntries(this.slots.entries()),
+      held: Object.fromEntries(this.slots.counts()),
       wakes: [...this.flights.values()].map((w) => ({ fn: w.fn.key, sinceMs: Math.round(now - w.startedAtMs), waiters: w.waiters.size })),
     };
   }

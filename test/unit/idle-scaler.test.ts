@@ -1,6 +1,7 @@
 import { INTENT_ANNOTATION } from '../../src/idle/coordination';
 import type { ScaleDownResult } from '../../src/idle/idle-observer';
-import { DENIED_BACKOFF_MS, IdleScaler } from '../../src/idle/idle-scaler';
+import { DENIED_BACKOFF_MS } from '../../src/idle/activity-recorder';
+import { IdleScaler } from '../../src/idle/idle-scaler';
 import { createLogger } from '../../src/logging';
 import { functionRef } from '../../src/routing/function-ref';
 import { FakeClock } from '../fakes/fake-clock';
