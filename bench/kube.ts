@@ -15,11 +15,10 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import { startEnvoy, type EnvoyProcess } from '../dev/stack/envoy';
-import { functionObjects, startKube, type KubeControlPlane, type KubeObject } from '../dev/stack/kube';
+import { startKube, type KubeControlPlane, type KubeObject } from '../dev/stack/kube';
+import { createFunction, grantShippedRole } from '../dev/stack/kube-objects';
 import { startDemoFunction, startWaker, type WakerProcess } from '../dev/stack/processes';
-import { repoRoot } from '../dev/stack/repo';
 import { epochMs } from './burst';
 import type { Driver } from './driver';
 import type { BurstRequest } from './loadgen-types';
@@ -253,8 +252,13 @@ async function prepare(kube: KubeControlPlane, profile: KubeProfile, wakerEnv: R
     201,
     'create the namespace',
   );
-  await grantShippedRole(kube);
-  await createFunction(kube, profile.readyDelayMs);
+  await grantShippedRole(kube, NAMESPACE);
+  // A scale-to-zero function: the wake then includes idle tracking and its activity record (counted
+  // in api_calls as `activity`); the long zero-duration keeps faas-waker from scaling it down itself.
+  await createFunction(kube, NAMESPACE, FUNCTION, {
+    readyDelay: `${profile.readyDelayMs}ms`,
+    labels: { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1h' },
+  });
   // faas-waker lists at start: the Service's (empty) EndpointSlice should exist by then, as in a real cluster.
   await until('the EndpointSlice of the Service', SETTLE_TIMEOUT_MS, async () =>
     (await listSlices(kube)).items.length > 0 ? true : undefined,
@@ -294,48 +298,6 @@ async function prepare(kube: KubeControlPlane, profile: KubeProfile, wakerEnv: R
     origin: `http://127.0.0.1:${envoy.port}`,
     pids: { envoy: pidOf(envoy.child), waker: pidOf(waker.child), upstream: pidOf(fn.child), ...controlPlanePids(kube) },
   };
-}
-
-/** The Role in the shipped rbac.yaml, bound to the control plane's `faas-waker` user: what is measured is what ships. */
-async function grantShippedRole(kube: KubeControlPlane): Promise<void> {
-  const docs = parseAllDocuments(readFileSync(join(repoRoot(), 'deploy/kubernetes/kubernetes-provider/rbac.yaml'), 'utf8')).map(
-    (d) => d.toJSON() as { kind?: string; rules?: unknown },
-  );
-  const rules = docs.find((d) => d.kind === 'Role')?.rules;
-  if (rules === undefined) throw new Error('deploy/kubernetes/kubernetes-provider/rbac.yaml has no Role');
-  const role = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'faas-waker', namespace: NAMESPACE }, rules };
-  const binding = {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'RoleBinding',
-    metadata: { name: 'faas-waker', namespace: NAMESPACE },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'faas-waker' },
-    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: kube.waker.name }],
-  };
-  await expectStatus(
-    kube.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${NAMESPACE}/roles`, { body: role }),
-    201,
-    'create the shipped Role',
-  );
-  await expectStatus(
-    kube.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${NAMESPACE}/rolebindings`, { body: binding }),
-    201,
-    'bind the shipped Role',
-  );
-}
-
-async function createFunction(kube: KubeControlPlane, readyDelayMs: number): Promise<void> {
-  // A scale-to-zero function: the wake then includes idle tracking and its activity record (counted
-  // in api_calls as `activity`); the long zero-duration keeps faas-waker from scaling it down itself.
-  const { deployment, service } = functionObjects(NAMESPACE, FUNCTION, {
-    readyDelay: `${readyDelayMs}ms`,
-    labels: { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1h' },
-  });
-  await expectStatus(
-    kube.request('POST', `/apis/apps/v1/namespaces/${NAMESPACE}/deployments`, { body: deployment }),
-    201,
-    'create the Deployment',
-  );
-  await expectStatus(kube.request('POST', `/api/v1/namespaces/${NAMESPACE}/services`, { body: service }), 201, 'create the Service');
 }
 
 /**

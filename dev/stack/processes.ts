@@ -64,6 +64,13 @@ export interface WakerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** One sample of a faas-waker's /metrics by full name with labels (`name{label="v"}`); 0 when absent. */
+export async function wakerMetric(waker: Pick<WakerProcess, 'admin'>, name: string): Promise<number> {
+  const text = await (await waker.admin('/metrics')).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? 0 : Number(line.slice(name.length + 1));
+}
+
 /** Starts faas-waker itself (`node dist/main.js`) with loopback ephemeral ports and the given env. */
 export async function startWaker(env: Record<string, string>, echo = false, maxOpenFiles?: number): Promise<WakerProcess> {
   const child = startChild(process.execPath, [join(repoRoot(), 'dist/main.js')], {

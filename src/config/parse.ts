@@ -99,6 +99,11 @@ export function parseBool(text: string): boolean {
   throw new Error('true or false');
 }
 
+/** The URL template (see parseUrlTemplate) with its placeholders filled. */
+export function fillUrlTemplate(template: string, name: string, namespace: string, path: string): string {
+  return template.replaceAll('{name}', name).replaceAll('{namespace}', namespace).replaceAll('{path}', path);
+}
+
 /**
  * A URL template with `{name}`, `{namespace}` and `{path}` placeholders, e.g.
  * `http://gateway:8080/function/{name}.{namespace}{path}`. Only http(s); `{name}` is required so
@@ -108,7 +113,7 @@ export function parseUrlTemplate(text: string): string {
   const value = text.trim();
   if (!value.includes('{name}'))
     throw new Error('an http(s) URL template with {name}, e.g. http://gateway:8080/function/{name}.{namespace}{path}');
-  const sample = value.replaceAll('{name}', 'f').replaceAll('{namespace}', 'ns').replaceAll('{path}', '/');
+  const sample = fillUrlTemplate(value, 'f', 'ns', '/');
   let url: URL;
   try {
     url = new URL(sample);

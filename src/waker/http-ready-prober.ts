@@ -1,3 +1,4 @@
+import { fillUrlTemplate } from '../config/parse';
 import { setMaxListeners } from 'node:events';
 import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
 import { abortReason, type Clock } from '../clock';
@@ -57,8 +58,7 @@ export function probeDelayMs(attempt: number, minMs = PROBE_MIN_INTERVAL_MS, max
 export function buildProbeUrl(template: string, fn: FunctionRef, path: string): URL {
   if (!isDnsLabel(fn.name) || !isDnsLabel(fn.namespace)) throw new Error(`ready probe: invalid function ${fn.key}`);
   if (!path.startsWith('/') || hasDotSegment(path)) throw new Error(`ready probe: invalid path for ${fn.key}`);
-  const fill = (p: string): string =>
-    template.replaceAll('{name}', fn.name).replaceAll('{namespace}', fn.namespace).replaceAll('{path}', p);
+  const fill = (p: string): string => fillUrlTemplate(template, fn.name, fn.namespace, p);
   const reference = new URL(fill('/'));
   const url = new URL(fill(path));
   if (url.origin !== reference.origin) throw new Error(`ready probe: path of ${fn.key} would leave ${reference.origin}`);

@@ -68,12 +68,7 @@ const statusCallsBesidesNever = (stats: ProviderStats): number =>
 /** A log line of that background wake (its `wake.failed` comes WAKER_WAKE_TIMEOUT after it started). */
 const isNeverWakeLine = (line: string): boolean => jsonLine(line)?.fn === 'never.openfaas-fn';
 
-const fnStats = async (key: string) => {
-  const stats = await stack.provider.stats();
-  const fn = stats.functions[key];
-  if (fn === undefined) throw new Error(`no stats for ${key}`);
-  return fn;
-};
+const fnStats = (key: string) => stack.provider.functionStats(key);
 
 test('a cold request to a function at zero replicas gets 200 from the function', async () => {
   const before = await fnStats('hello.openfaas-fn');

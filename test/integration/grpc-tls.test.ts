@@ -1,12 +1,14 @@
-import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { connect, type SecureClientSessionOptions } from 'node:http2';
 import { join } from 'node:path';
-import { loadConfig, type Config } from '../../src/config/load';
+import type { Config } from '../../src/config/load';
 import { grpcTlsFrom, type GrpcTls } from '../../src/extproc/grpc-tls';
 import { startH2Server, type GrpcServer } from '../../src/extproc/h2-server';
 import { HealthState } from '../../src/extproc/health';
-import { createLogger, type Logger } from '../../src/logging';
+import type { Logger } from '../../src/logging';
 import { certDir, type CertDir, type CertPair } from '../support/certs';
+import { capture, configWith, replaceFile } from '../support/tls-files';
+import { waitUntil } from '../e2e/http';
 
 /** TLS and mutual TLS on the node:http2 gRPC listener, with certificates made by the openssl CLI. */
 
@@ -36,17 +38,6 @@ beforeAll(() => {
 });
 
 afterAll(() => certs.remove());
-
-function configWith(env: Record<string, string>): Config {
-  const parsed = loadConfig({ env: { WAKER_PROVIDER_URL: 'http://127.0.0.1:1', ...env }, argv: [] });
-  if (parsed.kind !== 'run') throw new Error('config');
-  return parsed.config;
-}
-
-function capture(): { logger: Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  return { logger: createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) }), lines };
-}
 
 interface Listener {
   readonly server: GrpcServer;
@@ -116,27 +107,15 @@ const trusting = (pem: string, extra: SecureClientSessionOptions = {}): SecureCl
 });
 const withCert = (pair: CertPair): SecureClientSessionOptions => ({ cert: certs.read(pair.cert), key: certs.read(pair.key) });
 
-/** Bounded polling for a condition that a background file check makes true. */
-async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`never happened: ${what}`);
-}
-
-/** Replaces `to` the way a kubelet or cert-manager does: complete file, then an atomic rename. */
-function replaceFile(from: string, to: string): void {
-  copyFileSync(from, `${to}.new`);
-  renameSync(`${to}.new`, to);
-}
+/** Bounded polling for a condition that a background file check makes true (it looks every second). */
+const eventually = (check: () => Promise<boolean>, what: string): Promise<void> => waitUntil(check, 60_000, what);
 
 describe('TLS without client certificates', () => {
   let listener: Listener;
   beforeAll(async () => {
     listener = await listen(
       configWith({ WAKER_GRPC_TLS_CERT_FILE: serverCert.cert, WAKER_GRPC_TLS_KEY_FILE: serverCert.key }),
-      capture().logger,
+      capture<LogLine>().logger,
     );
   });
   afterAll(() => listener.stop());
@@ -174,7 +153,7 @@ describe('mutual TLS (WAKER_GRPC_CLIENT_CA_FILE)', () => {
   let lines: LogLine[];
   let url: string;
   beforeAll(async () => {
-    const captured = capture();
+    const captured = capture<LogLine>();
     lines = captured.lines;
     listener = await listen(
       configWith({
@@ -238,7 +217,7 @@ describe('rotation without a restart', () => {
     replaceFile(serverCert.cert, live.cert);
     replaceFile(serverCert.key, live.key);
     replaceFile(ca.cert, live.ca);
-    const captured = capture();
+    const captured = capture<LogLine>();
     lines = captured.lines;
     listener = await listen(
       configWith({ WAKER_GRPC_TLS_CERT_FILE: live.cert, WAKER_GRPC_TLS_KEY_FILE: live.key, WAKER_GRPC_CLIENT_CA_FILE: live.ca }),
@@ -291,7 +270,7 @@ test('TLS on a unix socket address works like on TCP', async () => {
   const path = join(certs.dir, 'grpc.sock');
   const listener = await listen(
     configWith({ WAKER_GRPC_TLS_CERT_FILE: serverCert.cert, WAKER_GRPC_TLS_KEY_FILE: serverCert.key, WAKER_GRPC_CLIENT_CA_FILE: ca.cert }),
-    capture().logger,
+    capture<LogLine>().logger,
     `unix:${path}`,
   );
   try {
@@ -313,7 +292,7 @@ test('TLS on a unix socket address works like on TCP', async () => {
 });
 
 test('unreadable or mismatched files fail at start, naming the setting', () => {
-  const logger = capture().logger;
+  const logger = capture<LogLine>().logger;
   expect(() =>
     grpcTlsFrom(configWith({ WAKER_GRPC_TLS_CERT_FILE: join(certs.dir, 'missing.crt'), WAKER_GRPC_TLS_KEY_FILE: serverCert.key }), logger),
   ).toThrow(/^WAKER_GRPC_TLS_CERT_FILE: cannot read .*missing\.crt/);

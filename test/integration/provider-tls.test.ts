@@ -1,16 +1,17 @@
-import { copyFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { loadConfig, type Config } from '../../src/config/load';
 import { ProviderUnavailableError } from '../../src/errors';
-import { createLogger, type Logger } from '../../src/logging';
+import type { Logger } from '../../src/logging';
 import { fixedCredentials } from '../../src/provider/credentials';
 import { createProviderClient, type ProviderClient } from '../../src/provider/provider-client';
 import { providerDispatcher } from '../../src/provider/provider-tls';
 import { functionRef } from '../../src/routing/function-ref';
 import { certDir, type CertDir, type CertPair } from '../support/certs';
+import { capture, configWith, replaceFile } from '../support/tls-files';
 
 /** The OpenFaaS provider client over https with WAKER_PROVIDER_CA_FILE and a client certificate. */
 
@@ -69,17 +70,6 @@ afterAll(async () => {
   certs.remove();
 });
 
-function configWith(env: Record<string, string>): Config {
-  const parsed = loadConfig({ env: { WAKER_PROVIDER_URL: url, WAKER_PROVIDER_TIMEOUT: '5s', ...env }, argv: [] });
-  if (parsed.kind !== 'run') throw new Error('config');
-  return parsed.config;
-}
-
-function capture(): { logger: Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  return { logger: createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) }), lines };
-}
-
 function clientFor(config: Config, logger: Logger): ProviderClient {
   const dispatcher = providerDispatcher(config, logger);
   if (dispatcher === undefined) throw new Error('no dispatcher');
@@ -101,23 +91,18 @@ async function status(client: ProviderClient): Promise<string> {
   }
 }
 
-function replaceFile(from: string, to: string): void {
-  copyFileSync(from, `${to}.new`);
-  renameSync(`${to}.new`, to);
-}
-
 test('no TLS settings: no dispatcher of our own (createProviderClient builds its default pool)', () => {
-  expect(providerDispatcher(configWith({}), capture().logger)).toBeUndefined();
+  expect(providerDispatcher(configWith({}), capture<LogLine>().logger)).toBeUndefined();
 });
 
 test('a provider certificate from a custom CA is trusted with WAKER_PROVIDER_CA_FILE', async () => {
-  const client = clientFor(configWith({ WAKER_PROVIDER_CA_FILE: ca.cert }), capture().logger);
+  const client = clientFor(configWith({ WAKER_PROVIDER_CA_FILE: ca.cert }), capture<LogLine>().logger);
   expect(await status(client)).toBe('ok 1');
   await client.close();
 });
 
 test('the wrong CA fails the call with ProviderUnavailableError naming the TLS failure', async () => {
-  const client = clientFor(configWith({ WAKER_PROVIDER_CA_FILE: otherCa.cert }), capture().logger);
+  const client = clientFor(configWith({ WAKER_PROVIDER_CA_FILE: otherCa.cert }), capture<LogLine>().logger);
   const outcome = await status(client);
   expect(outcome).toMatch(/^ProviderUnavailableError: provider status call for hello\.openfaas-fn failed: /);
   const err: unknown = await client.getStatus(FN).catch((e: unknown) => e);
@@ -131,13 +116,13 @@ test('the wrong CA fails the call with ProviderUnavailableError naming the TLS f
 test('a client certificate is presented to a provider that asks for one', async () => {
   requireClientCert = true;
   const waker = certs.leaf('faas-waker', ca, { usage: 'client' });
-  const without = clientFor(configWith({ WAKER_PROVIDER_CA_FILE: ca.cert }), capture().logger);
+  const without = clientFor(configWith({ WAKER_PROVIDER_CA_FILE: ca.cert }), capture<LogLine>().logger);
   expect(await status(without)).toMatch(/answered 403$/);
   await without.close();
   seen.length = 0;
   const withCert = clientFor(
     configWith({ WAKER_PROVIDER_CA_FILE: ca.cert, WAKER_PROVIDER_CERT_FILE: waker.cert, WAKER_PROVIDER_KEY_FILE: waker.key }),
-    capture().logger,
+    capture<LogLine>().logger,
   );
   expect(await status(withCert)).toBe('ok 1');
   expect(seen).toEqual(['faas-waker']);
@@ -152,7 +137,7 @@ test('rotated CA and client certificate files are used by new connections, witho
   replaceFile(otherCa.cert, live.ca); // wrong at first: the provider's certificate is from `ca`
   replaceFile(first.cert, live.cert);
   replaceFile(first.key, live.key);
-  const { logger, lines } = capture();
+  const { logger, lines } = capture<LogLine>();
   const client = clientFor(
     configWith({ WAKER_PROVIDER_CA_FILE: live.ca, WAKER_PROVIDER_CERT_FILE: live.cert, WAKER_PROVIDER_KEY_FILE: live.key }),
     logger,
@@ -195,11 +180,11 @@ test('rotated CA and client certificate files are used by new connections, witho
 });
 
 test('an unreadable file fails at start, naming the setting; an http:// provider URL is warned about', () => {
-  const { logger } = capture();
+  const { logger } = capture<LogLine>();
   expect(() => providerDispatcher(configWith({ WAKER_PROVIDER_CA_FILE: join(certs.dir, 'nope.crt') }), logger)).toThrow(
     /^WAKER_PROVIDER_CA_FILE: cannot read .*nope\.crt: ENOENT/,
   );
-  const { logger: warnLogger, lines } = capture();
+  const { logger: warnLogger, lines } = capture<LogLine>();
   const parsed = loadConfig({ env: { WAKER_PROVIDER_URL: 'http://127.0.0.1:1', WAKER_PROVIDER_CA_FILE: ca.cert }, argv: [] });
   if (parsed.kind !== 'run') throw new Error('config');
   void providerDispatcher(parsed.config, warnLogger)?.close();

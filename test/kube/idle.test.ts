@@ -10,14 +10,14 @@ import { request as httpRequest, type ClientRequest } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { startEnvoy, type EnvoyProcess } from '../../dev/stack/envoy';
 import { startKube, type KubeControlPlane } from '../../dev/stack/kube';
-import { startDemoFunction, startWaker, type DemoFunction, type WakerProcess } from '../../dev/stack/processes';
+import { startDemoFunction, startWaker, wakerMetric, type DemoFunction, type WakerProcess } from '../../dev/stack/processes';
 import { INTENT_ANNOTATION, intentValue, kubeDeploymentWriter } from '../../src/idle/coordination';
 import { createLogger } from '../../src/logging';
 import { createKubeClient } from '../../src/provider/kubernetes/kube-client';
 import { loadKubeConnection } from '../../src/provider/kubernetes/kube-config';
 import { functionRef } from '../../src/routing/function-ref';
 import { agent, get, waitUntil } from '../e2e/http';
-import { createFunction as createKubeFunction, grantShippedRole } from '../support/kube-objects';
+import { createFunction as createKubeFunction, grantShippedRole } from '../../dev/stack/kube-objects';
 
 jest.setTimeout(180_000);
 
@@ -109,11 +109,7 @@ async function deployment(name: string, namespace = NS): Promise<DeploymentState
 
 const replicas = async (name: string, namespace = NS): Promise<number> => (await deployment(name, namespace)).replicas;
 
-async function metric(w: WakerProcess, name: string): Promise<number> {
-  const text = await (await w.admin('/metrics')).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? 0 : Number(line.slice(name.length + 1));
-}
+const metric = wakerMetric;
 
 const scaledDownLines = (w: WakerProcess, fn: string): Record<string, unknown>[] =>
   w.logs().filter((l) => l.event === 'idle.scaled_down' && l.fn === `${fn}.${NS}`);

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEnvoy, type EnvoyProcess } from '../../dev/stack/envoy';
 import { startKube, type KubeControlPlane } from '../../dev/stack/kube';
-import { startDemoFunction, startWaker, type DemoFunction, type WakerProcess } from '../../dev/stack/processes';
+import { startDemoFunction, startWaker, wakerMetric, type DemoFunction, type WakerProcess } from '../../dev/stack/processes';
 import { agent, get, waitUntil } from '../e2e/http';
-import { createFunction as createKubeFunction, grantShippedRole } from '../support/kube-objects';
+import { createFunction as createKubeFunction, grantShippedRole } from '../../dev/stack/kube-objects';
 
 jest.setTimeout(180_000);
 
@@ -64,11 +64,7 @@ async function replicas(name: string): Promise<number> {
   return (res.body as { spec?: { replicas?: number } }).spec?.replicas ?? -1;
 }
 
-async function metric(name: string): Promise<number> {
-  const text = await (await waker.admin('/metrics')).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? 0 : Number(line.slice(name.length + 1));
-}
+const metric = (name: string): Promise<number> => wakerMetric(waker, name);
 
 /** The headers the function received (it echoes them). */
 const seen = (text: string): Record<string, string> => (JSON.parse(text) as { headers: Record<string, string> }).headers;

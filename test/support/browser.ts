@@ -2,9 +2,9 @@ import { chromium, type Browser } from 'playwright-core';
 import { accessSync, constants } from 'node:fs';
 
 /** Debian's `chromium` package (scripts/install-chromium.mjs installs it); CHROMIUM_BIN points elsewhere. */
-export const DEFAULT_CHROMIUM = '/usr/bin/chromium';
+const DEFAULT_CHROMIUM = '/usr/bin/chromium';
 
-export function chromiumPath(env: NodeJS.ProcessEnv = process.env): string {
+function chromiumPath(env: NodeJS.ProcessEnv = process.env): string {
   const bin = env.CHROMIUM_BIN !== undefined && env.CHROMIUM_BIN !== '' ? env.CHROMIUM_BIN : DEFAULT_CHROMIUM;
   try {
     accessSync(bin, constants.X_OK);

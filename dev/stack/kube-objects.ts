@@ -1,17 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { functionObjects, type FunctionObjectsOptions, type KubeControlPlane } from '../../dev/stack/kube';
-import { repoRoot } from '../../dev/stack/repo';
+import { functionObjects, type FunctionObjectsOptions, type KubeControlPlane } from './kube';
+import { repoRoot } from './repo';
 
-/** Objects the kube suites create through the admin client; every create must answer 201. */
+/** Objects the kube suites and the kube benchmark create through the admin client; every create must answer 201. */
 
 async function create(kube: KubeControlPlane, path: string, body: unknown): Promise<void> {
   const res = await kube.request('POST', path, { body });
   if (res.status !== 201) throw new Error(`POST ${path} answered ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`);
 }
 
-/** The Role in the shipped rbac.yaml, bound to the test's `faas-waker` user: what is tested is what ships. */
+/** The Role in the shipped rbac.yaml, bound to the control plane's faas-waker user: what is tested and measured is what ships. */
 export async function grantShippedRole(kube: KubeControlPlane, namespace: string): Promise<void> {
   const docs = parseAllDocuments(readFileSync(join(repoRoot(), 'deploy/kubernetes/kubernetes-provider/rbac.yaml'), 'utf8')).map(
     (d) => d.toJSON() as { kind: string; rules?: unknown },
@@ -24,7 +24,7 @@ export async function grantShippedRole(kube: KubeControlPlane, namespace: string
     kind: 'RoleBinding',
     metadata: { name: 'faas-waker', namespace },
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'faas-waker' },
-    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'faas-waker' }],
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: kube.waker.name }],
   };
   await create(kube, `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/roles`, role);
   await create(kube, `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`, binding);
